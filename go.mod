@@ -1,0 +1,3 @@
+module github.com/daned/daned
+
+go 1.26.0

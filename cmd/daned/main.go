@@ -1,0 +1,113 @@
+// Command daned serves DANE verdicts over gRPC: may a mail fleet deliver
+// to a domain, over which hosts, with what security, and if not, why.
+//
+// Every flag has a DANED_* environment variable; daned --help lists them.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/daned/daned/internal/config"
+	"github.com/daned/daned/server"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "daned:", err)
+		os.Exit(2)
+	}
+}
+
+// run starts the server and blocks until ctx ends, then shuts down:
+// health NOT_SERVING, a lame-duck period, GracefulStop bounded by a
+// deadline, then Stop.
+func run(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("daned", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var ec config.Engine
+	ec.Register(fs)
+	listen := fs.String("listen", "127.0.0.1:8053", "gRPC listen address (host:port)")
+	lameDuck := fs.Duration("lame-duck", 2*time.Second, "time between reporting NOT_SERVING and refusing new requests at shutdown")
+	shutdownTimeout := fs.Duration("shutdown-timeout", 10*time.Second, "longest wait for in-flight requests at shutdown before they are cut off")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	fs.Usage = config.Usage(fs, "Usage: daned [flags]\n\ndaned answers DANE (RFC 7672) delivery questions for a mail fleet over gRPC.")
+	if err := config.Parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q (see --help)", fs.Args())
+	}
+	logger, err := newLogger(stderr, *logLevel, *logFormat)
+	if err != nil {
+		return err
+	}
+	eng, err := ec.Build()
+	if err != nil {
+		return err
+	}
+	srv, err := server.New(server.Config{Engine: eng, Logger: logger})
+	if err != nil {
+		return err
+	}
+	lis, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return err
+	}
+	g := grpc.NewServer()
+	srv.Register(g)
+	served := make(chan error, 1)
+	go func() { served <- g.Serve(lis) }()
+	logger.Info("daned serving", "listen", lis.Addr().String(), "resolver", ec.Resolver)
+
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down", "lame_duck", *lameDuck)
+	srv.SetServing(false)
+	time.Sleep(*lameDuck)
+	stopped := make(chan struct{})
+	go func() { g.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(*shutdownTimeout):
+		logger.Warn("in-flight requests cut off", "after", *shutdownTimeout)
+		g.Stop()
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: %v", level, err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}

@@ -1,0 +1,510 @@
+// Package engine runs one DANE validation from start to finish: it
+// resolves the destination's MX hosts, their addresses and TLSA records
+// with DNSSEC, probes every address with STARTTLS in parallel, has package
+// dane judge each presented chain, and returns the verdict with a result
+// per host and address.
+//
+// It knows nothing of gRPC: the server wraps it, and danectl runs it
+// in-process. It holds no cache of its own.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/daned/daned/dane"
+	"github.com/daned/daned/dnsname"
+	"github.com/daned/daned/probe"
+	"github.com/daned/daned/resolver"
+)
+
+// Resolver answers DNSSEC-aware lookups. *resolver.Resolver implements
+// it.
+type Resolver interface {
+	Lookup(ctx context.Context, name string, qtype uint16) (*resolver.Answer, error)
+}
+
+// Prober makes one STARTTLS probe. *probe.Prober implements it.
+type Prober interface {
+	Probe(ctx context.Context, addr netip.Addr, sni string) *probe.Result
+}
+
+// InsecureMXPolicy says what to do with MX hosts named by an insecure MX
+// RRset (RFC 7672 §2.2.1), like Postfix's smtp_tls_dane_insecure_mx_policy.
+type InsecureMXPolicy int
+
+const (
+	// InsecureMXDANE still uses DANE for such a host when its own address
+	// and TLSA records are secure (RFC 7672 §2.2.1 allows it; Postfix does
+	// it at security level dane). The domain is still never reported as
+	// DANE-secured.
+	InsecureMXDANE InsecureMXPolicy = iota
+	// InsecureMXMay treats every host of an insecure MX RRset as
+	// opportunistic, without TLSA lookups.
+	InsecureMXMay
+)
+
+// ParseInsecureMXPolicy parses "dane" or "may".
+func ParseInsecureMXPolicy(s string) (InsecureMXPolicy, error) {
+	switch s {
+	case "dane":
+		return InsecureMXDANE, nil
+	case "may":
+		return InsecureMXMay, nil
+	}
+	return 0, fmt.Errorf("insecure MX policy %q: want dane or may", s)
+}
+
+// Config configures an Engine. Zero values are the documented defaults.
+type Config struct {
+	// Resolver makes the DNS lookups. Required.
+	Resolver Resolver
+	// Prober makes the STARTTLS probes. When nil, only policy-only
+	// validations can be made.
+	Prober Prober
+	// Targets says which addresses may be probed; the zero value forbids
+	// internal ranges (see probe.TargetPolicy).
+	Targets probe.TargetPolicy
+	// Now is the clock; nil means time.Now. DANE-TA validity checks use it.
+	Now func() time.Time
+	// InsecureMX is the policy for hosts of an insecure MX RRset; the zero
+	// value is InsecureMXDANE.
+	InsecureMX InsecureMXPolicy
+	// MaxMXHosts bounds the MX hosts considered, in preference order; 0
+	// means 10. Hosts past it are reported as NOT_CONSIDERED.
+	MaxMXHosts int
+	// MaxAddresses bounds the addresses probed per host; 0 means 8.
+	MaxAddresses int
+	// ProbeConcurrency bounds the probes running at once across all
+	// validations; 0 means 64.
+	ProbeConcurrency int
+	// FailureTTL is the longest a verdict that rests on a failure may be
+	// reused; 0 means 30s.
+	FailureTTL time.Duration
+	// Timeout bounds a validation whose context has no deadline; 0 means
+	// 60s.
+	Timeout time.Duration
+	// Logger receives debug records; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Options are the per-request switches of a validation.
+type Options struct {
+	// PolicyOnly skips the STARTTLS probes: DNS only.
+	PolicyOnly bool
+}
+
+// Engine validates destinations. It is safe for concurrent use.
+type Engine struct {
+	cfg   Config
+	slots chan struct{} // probe concurrency
+}
+
+// maxTTL is the longest any verdict is reused, whatever its DNS TTLs say.
+const maxTTL = 24 * time.Hour
+
+// New checks cfg and returns an Engine.
+func New(cfg Config) (*Engine, error) {
+	if cfg.Resolver == nil {
+		return nil, errors.New("engine: a resolver is required")
+	}
+	if cfg.MaxMXHosts < 0 || cfg.MaxAddresses < 0 || cfg.ProbeConcurrency < 0 || cfg.FailureTTL < 0 || cfg.Timeout < 0 {
+		return nil, errors.New("engine: limits and durations must not be negative")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.MaxMXHosts == 0 {
+		cfg.MaxMXHosts = 10
+	}
+	if cfg.MaxAddresses == 0 {
+		cfg.MaxAddresses = 8
+	}
+	if cfg.ProbeConcurrency == 0 {
+		cfg.ProbeConcurrency = 64
+	}
+	if cfg.FailureTTL == 0 {
+		cfg.FailureTTL = 30 * time.Second
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 60 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Engine{cfg: cfg, slots: make(chan struct{}, cfg.ProbeConcurrency)}, nil
+}
+
+// Validate returns the verdict for domain. The error is non-nil only when
+// the domain is invalid (it wraps dnsname.ErrInvalid) or ctx ended before
+// a verdict was reached; every DNS, DNSSEC, TLS or DANE failure is a
+// verdict, not an error.
+func (e *Engine) Validate(ctx context.Context, domain string, opts Options) (*Result, error) {
+	name, err := dnsname.Normalize(domain)
+	if err != nil {
+		return nil, err
+	}
+	if !opts.PolicyOnly && e.cfg.Prober == nil {
+		return nil, errors.New("engine: no prober configured; only policy-only validations are possible")
+	}
+	parent := ctx
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, e.cfg.Timeout)
+		defer cancel()
+	}
+	v := &validation{e: e, opts: opts, ttl: maxTTL}
+	res := v.run(ctx, name)
+	if err := parent.Err(); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// validation is the state of one Validate call.
+type validation struct {
+	e    *Engine
+	opts Options
+	now  time.Time
+
+	mu  sync.Mutex // guards ttl
+	ttl time.Duration
+}
+
+func (v *validation) run(ctx context.Context, name string) *Result {
+	v.now = v.e.cfg.Now()
+	res := &Result{Domain: name, PolicyOnly: v.opts.PolicyOnly, CheckedAt: v.now}
+
+	hosts, stop := v.mxHosts(ctx, res)
+	if stop != nil {
+		res.Verdict = *stop
+	} else {
+		res.Hosts = hosts
+		v.judgeHosts(ctx, res)
+	}
+	res.TTL = v.ttl
+	if res.Verdict.Action != dane.ActionDeliver || anyFailure(res.Hosts) {
+		res.TTL = min(res.TTL, v.e.cfg.FailureTTL)
+	}
+	return res
+}
+
+func anyFailure(hosts []Host) bool {
+	for _, h := range hosts {
+		if h.Reason != dane.ReasonOK && h.Reason != dane.ReasonNotConsidered {
+			return true
+		}
+	}
+	return false
+}
+
+// observe lowers the verdict's TTL to that of an answer it rests on.
+func (v *validation) observe(ttl uint32) {
+	d := time.Duration(ttl) * time.Second
+	v.mu.Lock()
+	v.ttl = min(v.ttl, d)
+	v.mu.Unlock()
+}
+
+// lookup resolves and records the answer's TTL.
+func (v *validation) lookup(ctx context.Context, name string, qtype uint16) (*resolver.Answer, error) {
+	a, err := v.e.cfg.Resolver.Lookup(ctx, name, qtype)
+	if err != nil {
+		return nil, err
+	}
+	v.observe(a.TTL)
+	return a, nil
+}
+
+// stateOf maps a resolver security state.
+func stateOf(s resolver.Security) DNSState {
+	switch s {
+	case resolver.Secure:
+		return DNSSecure
+	case resolver.Insecure:
+		return DNSInsecure
+	case resolver.Bogus:
+		return DNSBogus
+	case resolver.Indeterminate:
+		return DNSIndeterminate
+	}
+	return DNSFailed
+}
+
+// failureOf classifies a lookup error: the reason, and the DNS state of
+// the answer that could not be had.
+func failureOf(err error) (dane.Reason, DNSState) {
+	var qe *resolver.QueryError
+	switch {
+	case errors.Is(err, resolver.ErrBogus):
+		st := DNSBogus
+		if errors.As(err, &qe) && qe.Security == resolver.Indeterminate {
+			st = DNSIndeterminate
+		}
+		return dane.ReasonDNSSECBogus, st
+	case errors.Is(err, resolver.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		return dane.ReasonTimeout, DNSFailed
+	}
+	return dane.ReasonDNSQueryFailed, DNSFailed
+}
+
+// mxHosts resolves the MX RRset into the hosts to judge, or returns the
+// verdict that ends the validation early.
+func (v *validation) mxHosts(ctx context.Context, res *Result) ([]Host, *dane.Verdict) {
+	a, err := v.lookup(ctx, res.Domain, dns.TypeMX)
+	if err != nil {
+		// RFC 7672 §2.1.2: an MX lookup error that prevents choosing
+		// servers defers the mail.
+		r, st := failureOf(err)
+		res.MXState = st
+		f := dane.Fail(r, true, fmt.Sprintf("MX lookup for %s failed: %v", res.Domain, err))
+		return nil, &f
+	}
+	res.MXState = stateOf(a.Security)
+	if a.NXDomain() {
+		f := dane.Fail(dane.ReasonNXDomain, true, fmt.Sprintf("%s does not exist (NXDOMAIN, %s)", res.Domain, res.MXState))
+		return nil, &f
+	}
+	var mxs []*dns.MX
+	null := false
+	for _, rr := range a.Records {
+		if mx, ok := rr.(*dns.MX); ok {
+			if mx.Mx == "." {
+				null = true
+				continue
+			}
+			mxs = append(mxs, mx)
+		}
+	}
+	if null && len(mxs) == 0 {
+		// RFC 7505 §3: a null MX is the domain saying it takes no mail.
+		f := dane.Fail(dane.ReasonNullMX, true, fmt.Sprintf("%s publishes a null MX (RFC 7505): it accepts no mail", res.Domain))
+		return nil, &f
+	}
+	if len(mxs) == 0 {
+		// RFC 5321 §5.1: no MX records, the domain is its own host.
+		res.ImplicitMX = true
+		return []Host{{Name: res.Domain, MXState: res.MXState}}, nil
+	}
+	sortMX(mxs)
+	hosts := make([]Host, 0, len(mxs))
+	seen := make(map[string]bool, len(mxs))
+	for _, mx := range mxs {
+		name := trimDot(mx.Mx)
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
+		h := Host{Name: name, Preference: mx.Preference, MXState: res.MXState}
+		if len(hosts) >= v.e.cfg.MaxMXHosts {
+			h.Reason = dane.ReasonNotConsidered
+			h.Detail = fmt.Sprintf("%s not considered: only the %d most-preferred MX hosts are", name, v.e.cfg.MaxMXHosts)
+		}
+		hosts = append(hosts, h)
+	}
+	return hosts, nil
+}
+
+// judgeHosts evaluates every host in parallel and decides the verdict.
+func (v *validation) judgeHosts(ctx context.Context, res *Result) {
+	done := make(chan struct{}, len(res.Hosts))
+	n := 0
+	for i := range res.Hosts {
+		if res.Hosts[i].Reason == dane.ReasonNotConsidered {
+			continue
+		}
+		n++
+		go func(h *Host) {
+			defer func() { done <- struct{}{} }()
+			v.host(ctx, res.Domain, h)
+		}(&res.Hosts[i])
+	}
+	for range n {
+		<-done
+	}
+	outcomes := make([]dane.Outcome, 0, len(res.Hosts))
+	for _, h := range res.Hosts {
+		if h.Reason == dane.ReasonNotConsidered {
+			continue
+		}
+		outcomes = append(outcomes, dane.Outcome{Policy: h.Policy, Usable: h.Usable, Reason: h.Reason, InDNS: h.inDNS, Detail: h.Detail})
+	}
+	res.Verdict = dane.Decide(res.MXState == DNSSecure, outcomes)
+}
+
+// fail marks a host unusable.
+func (h *Host) fail(r dane.Reason, inDNS bool, detail string) {
+	h.Reason, h.Usable, h.inDNS, h.Detail = r, false, inDNS, detail
+}
+
+// host judges one MX host: addresses, then TLSA, then probes (RFC 7672
+// §2.2.2: addresses are looked up before TLSA).
+func (v *validation) host(ctx context.Context, domain string, h *Host) {
+	addrs, chain, ok := v.addresses(ctx, h)
+	if !ok {
+		return
+	}
+	h.CNAMEChain = chain
+	if why := v.daneApplies(ctx, h); why != "" {
+		h.Policy, h.Detail = dane.PolicyOpportunistic, why
+	} else if !v.tlsa(ctx, h) {
+		return
+	}
+	v.probeAll(ctx, domain, h, addrs)
+}
+
+// addresses looks up A and AAAA in parallel. RFC 7672 §2.1.2: an address
+// lookup failure makes the host unusable (it is skipped).
+func (v *validation) addresses(ctx context.Context, h *Host) ([]netip.Addr, []string, bool) {
+	type out struct {
+		a   *resolver.Answer
+		err error
+	}
+	var six, four out
+	ch := make(chan struct{})
+	go func() {
+		six.a, six.err = v.lookup(ctx, h.Name, dns.TypeAAAA)
+		close(ch)
+	}()
+	four.a, four.err = v.lookup(ctx, h.Name, dns.TypeA)
+	<-ch
+	for _, o := range []struct {
+		t string
+		out
+	}{{"A", four}, {"AAAA", six}} {
+		if o.err != nil {
+			r, st := failureOf(o.err)
+			h.AddressState = st
+			h.fail(r, true, fmt.Sprintf("%s lookup for MX host %s failed: %v; the host is skipped (RFC 7672 §2.1.2)", o.t, h.Name, o.err))
+			return nil, nil, false
+		}
+	}
+	h.AddressState = DNSInsecure
+	if four.a.Security == resolver.Secure && six.a.Security == resolver.Secure {
+		h.AddressState = DNSSecure
+	}
+	var addrs []netip.Addr
+	for _, rr := range append(append([]dns.RR{}, six.a.Records...), four.a.Records...) {
+		var ip netip.Addr
+		switch r := rr.(type) {
+		case *dns.AAAA:
+			ip, _ = netip.AddrFromSlice(r.AAAA)
+		case *dns.A:
+			ip, _ = netip.AddrFromSlice(r.A.To4())
+		}
+		if ip.IsValid() && len(addrs) < v.e.cfg.MaxAddresses {
+			addrs = append(addrs, ip.Unmap())
+		}
+	}
+	chain := four.a.Chain
+	if len(chain) == 0 {
+		chain = six.a.Chain
+	}
+	if len(addrs) == 0 {
+		what := "has no A or AAAA records"
+		if four.a.NXDomain() {
+			what = "does not exist (NXDOMAIN)"
+		}
+		h.fail(dane.ReasonNoAddresses, true, fmt.Sprintf("MX host %s %s", h.Name, what))
+		return nil, nil, false
+	}
+	return addrs, trimDots(chain), true
+}
+
+// daneApplies decides whether DANE applies to the host and sets the TLSA
+// base domain candidates. It returns why not, or "".
+func (v *validation) daneApplies(ctx context.Context, h *Host) string {
+	if h.MXState != DNSSecure && v.e.cfg.InsecureMX == InsecureMXMay {
+		return fmt.Sprintf("the MX RRset is %s: no DANE for %s (insecure MX policy \"may\", RFC 7672 §2.2.1)", h.MXState, h.Name)
+	}
+	if _, err := netip.ParseAddr(h.Name); err == nil {
+		return fmt.Sprintf("MX host %s is an IP address: no DANE (RFC 7672 §2.2)", h.Name)
+	}
+	if h.AddressState == DNSSecure {
+		return ""
+	}
+	if len(h.CNAMEChain) > 0 {
+		// RFC 7672 §2.2.2: when only the first link of the CNAME chain is
+		// secure, the host is still in a signed zone; TLSA is looked up at
+		// the original name only.
+		a, err := v.lookup(ctx, h.Name, dns.TypeCNAME)
+		if err == nil && a.Security == resolver.Secure && len(a.Records) > 0 {
+			return ""
+		}
+	}
+	return fmt.Sprintf("the addresses of %s are %s: no DANE for this host (RFC 7672 §2.2.2)", h.Name, h.AddressState)
+}
+
+// candidates returns the TLSA base domains to try, in order (RFC 7672
+// §2.2.3, RFC 7671 §7): for a securely expanded alias the expanded name
+// then the original; otherwise the original only. Intermediate names of
+// the chain are never candidates.
+func candidates(h *Host) []string {
+	if h.AddressState == DNSSecure && len(h.CNAMEChain) > 0 {
+		return []string{h.CNAMEChain[len(h.CNAMEChain)-1], h.Name}
+	}
+	return []string{h.Name}
+}
+
+// tlsa looks up the TLSA RRset and sets the host policy. It returns false
+// when the host is unusable (RFC 7672 §2.1.2: any TLSA lookup failure).
+func (v *validation) tlsa(ctx context.Context, h *Host) bool {
+	for _, base := range candidates(h) {
+		h.TLSABase = base
+		owner := "_25._tcp." + base
+		a, err := v.lookup(ctx, owner, dns.TypeTLSA)
+		if err != nil {
+			r, st := failureOf(err)
+			h.TLSAState = st
+			if r != dane.ReasonDNSSECBogus {
+				r = dane.ReasonTLSALookupFailed
+			}
+			h.fail(r, true, fmt.Sprintf("TLSA lookup for %s failed: %v; mail must not go through %s (RFC 7672 §2.1.2)", owner, err, h.Name))
+			return false
+		}
+		h.TLSAState = stateOf(a.Security)
+		var recs []dane.Record
+		for _, rr := range a.Records {
+			if t, ok := rr.(*dns.TLSA); ok {
+				recs = append(recs, tlsaRecord(t))
+			}
+		}
+		if len(recs) == 0 || a.Security != resolver.Secure {
+			continue
+		}
+		h.TLSA = dane.Assess(recs)
+		h.Policy = dane.HostPolicy(true, h.TLSA)
+		switch h.Policy {
+		case dane.PolicyDANERequired:
+			h.Detail = fmt.Sprintf("secure TLSA RRset at %s: STARTTLS and authentication are mandatory", owner)
+		case dane.PolicyTLSRequired:
+			h.Detail = fmt.Sprintf("secure TLSA RRset at %s has no usable record: STARTTLS is mandatory, authentication is not (RFC 7672 §3.1.3)", owner)
+		}
+		return true
+	}
+	h.Policy = dane.PolicyOpportunistic
+	switch h.TLSAState {
+	case DNSSecure:
+		h.Detail = fmt.Sprintf("no TLSA records for %s (securely denied): opportunistic TLS", h.Name)
+	default:
+		h.Detail = fmt.Sprintf("TLSA records for %s are %s: opportunistic TLS", h.Name, h.TLSAState)
+	}
+	return true
+}
+
+// tlsaRecord converts a DNS TLSA record; the association data is decoded
+// from hex (any case) so that matching compares bytes.
+func tlsaRecord(t *dns.TLSA) dane.Record {
+	data, err := decodeHex(t.Certificate)
+	if err != nil {
+		data = nil // Assess marks it unusable (wrong length)
+	}
+	return dane.Record{Usage: t.Usage, Selector: t.Selector, MatchingType: t.MatchingType, Data: data}
+}

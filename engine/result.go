@@ -1,0 +1,86 @@
+package engine
+
+import (
+	"crypto/x509"
+	"net/netip"
+	"time"
+
+	"github.com/daned/daned/dane"
+)
+
+// DNSState is the DNSSEC state of an answer as the verdict sees it: the
+// resolver's security state, or that the lookup failed, or that no lookup
+// was made.
+type DNSState int
+
+const (
+	// DNSNotLooked: no such lookup was made.
+	DNSNotLooked DNSState = iota
+	// DNSSecure: validated from a trust anchor.
+	DNSSecure
+	// DNSInsecure: provably unsigned.
+	DNSInsecure
+	// DNSBogus: DNSSEC validation failed.
+	DNSBogus
+	// DNSIndeterminate: undecidable; treated as bogus (RFC 4033 §5).
+	DNSIndeterminate
+	// DNSFailed: the lookup failed without a DNSSEC cause (SERVFAIL,
+	// timeout, malformed reply).
+	DNSFailed
+)
+
+var dnsStateNames = [...]string{"not looked up", "secure", "insecure", "bogus", "indeterminate", "lookup failed"}
+
+// String returns the state in words.
+func (s DNSState) String() string {
+	if s >= 0 && int(s) < len(dnsStateNames) {
+		return dnsStateNames[s]
+	}
+	return "unknown"
+}
+
+// Result is the outcome of one validation.
+type Result struct {
+	Domain     string // normalised: lower-case A-labels, no trailing dot
+	Verdict    dane.Verdict
+	MXState    DNSState
+	ImplicitMX bool // no MX records: the domain is its own host (RFC 5321 §5.1)
+	PolicyOnly bool // no probes were made
+	Hosts      []Host
+	CheckedAt  time.Time
+	TTL        time.Duration // how long the verdict may be reused
+	FromCache  bool
+}
+
+// Host is what was found for one MX host.
+type Host struct {
+	Name         string // lower-case, no trailing dot
+	Preference   uint16
+	MXState      DNSState
+	AddressState DNSState
+	CNAMEChain   []string // alias targets from Name, no trailing dots
+	TLSABase     string   // TLSA base domain that produced the RRset, or the last candidate tried
+	TLSAState    DNSState
+	TLSA         []dane.Status
+	Policy       dane.Policy
+	Reason       dane.Reason
+	Usable       bool
+	Detail       string
+	Addresses    []Address
+
+	inDNS bool // the host's failure happened in DNS
+}
+
+// Address is the outcome of probing one address of a host.
+type Address struct {
+	IP              netip.Addr
+	Reason          dane.Reason
+	STARTTLSOffered bool
+	TLSVersion      uint16 // 0 without TLS
+	CipherSuite     uint16
+	Chain           []*x509.Certificate // leaf first, as presented
+	Matched         int                 // index into the host's TLSA of the authenticating record; -1 when none
+	Authenticated   bool
+	Elapsed         time.Duration
+	Detail          string
+}

@@ -1,0 +1,197 @@
+// Package config maps command-line flags and DANED_* environment variables
+// one to one onto the configuration of daned's components, and builds the
+// engine from them. daned and danectl share it, so the same resolver and
+// probe flags mean the same thing in both.
+package config
+
+import (
+	"crypto/tls"
+	"flag"
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/daned/daned/engine"
+	"github.com/daned/daned/probe"
+	"github.com/daned/daned/resolver"
+)
+
+// EnvPrefix starts the environment variable of every flag: --probe-allow
+// is DANED_PROBE_ALLOW.
+const EnvPrefix = "DANED_"
+
+// EnvName returns the environment variable of a flag.
+func EnvName(flagName string) string {
+	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// ApplyEnv sets every flag of fs whose environment variable is set, so
+// that the environment overrides the default and the command line
+// overrides the environment. Call it after defining the flags and before
+// fs.Parse.
+func ApplyEnv(fs *flag.FlagSet, lookup func(string) (string, bool)) error {
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if err != nil {
+			return
+		}
+		if v, ok := lookup(EnvName(f.Name)); ok {
+			if e := fs.Set(f.Name, v); e != nil {
+				err = fmt.Errorf("%s=%q: %v", EnvName(f.Name), v, e)
+			}
+		}
+	})
+	return err
+}
+
+// Usage returns a usage function that lists every flag with its
+// environment variable and default.
+func Usage(fs *flag.FlagSet, synopsis string) func() {
+	return func() {
+		w := fs.Output()
+		fmt.Fprintf(w, "%s\n\nFlags (each also set by its environment variable):\n", synopsis)
+		fs.VisitAll(func(f *flag.Flag) {
+			def := f.DefValue
+			if def == "" {
+				def = `""`
+			}
+			fmt.Fprintf(w, "  --%s (%s, default %s)\n    \t%s\n", f.Name, EnvName(f.Name), def, f.Usage)
+		})
+	}
+}
+
+// Prefixes is a repeatable flag of CIDR prefixes; each value may also be a
+// comma-separated list (as in an environment variable).
+type Prefixes []netip.Prefix
+
+// String implements flag.Value.
+func (p *Prefixes) String() string {
+	s := make([]string, len(*p))
+	for i, x := range *p {
+		s[i] = x.String()
+	}
+	return strings.Join(s, ",")
+}
+
+// Set implements flag.Value.
+func (p *Prefixes) Set(v string) error {
+	for _, part := range strings.Split(v, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		pfx, err := netip.ParsePrefix(part)
+		if err != nil {
+			addr, aerr := netip.ParseAddr(part)
+			if aerr != nil {
+				return fmt.Errorf("%q is not a CIDR prefix or address", part)
+			}
+			pfx = netip.PrefixFrom(addr, addr.BitLen())
+		}
+		*p = append(*p, pfx.Masked())
+	}
+	return nil
+}
+
+// Engine holds the flags that configure the resolver, the prober and the
+// engine.
+type Engine struct {
+	Resolver         string
+	ResolverTrusted  bool
+	ResolverTimeout  time.Duration
+	HeloName         string
+	TLSMinVersion    string
+	ProbePort        int
+	ProbeTimeout     time.Duration
+	ProbeStepTimeout time.Duration
+	ProbeAllow       Prefixes
+	ProbeConcurrency int
+	InsecureMXPolicy string
+	MaxMXHosts       int
+	FailureTTL       time.Duration
+	ValidateTimeout  time.Duration
+}
+
+// Register defines the engine flags on fs with their production defaults.
+func (c *Engine) Register(fs *flag.FlagSet) {
+	fs.StringVar(&c.Resolver, "resolver", "127.0.0.1:53", "DNSSEC-validating resolver (host:port) whose AD bit is trusted")
+	fs.BoolVar(&c.ResolverTrusted, "resolver-trusted", false, "allow a resolver that is not on loopback (the channel to it must be trusted, RFC 7672 §2.1.1)")
+	fs.DurationVar(&c.ResolverTimeout, "resolver-timeout", 2*time.Second, "deadline of one DNS query attempt")
+	fs.StringVar(&c.HeloName, "helo-name", "", "EHLO name of the probes (empty: this machine's FQDN)")
+	fs.StringVar(&c.TLSMinVersion, "tls-min-version", "1.2", "lowest TLS version the probes accept: 1.0, 1.1, 1.2 or 1.3 (RFC 7671 §3)")
+	fs.IntVar(&c.ProbePort, "probe-port", 25, "SMTP port the probes connect to")
+	fs.DurationVar(&c.ProbeTimeout, "probe-timeout", 30*time.Second, "deadline of one whole STARTTLS probe")
+	fs.DurationVar(&c.ProbeStepTimeout, "probe-step-timeout", 10*time.Second, "deadline of each probe step (connect, banner, EHLO, STARTTLS, handshake)")
+	fs.Var(&c.ProbeAllow, "probe-allow", "CIDR range the probes may connect to although it is internal (loopback, private, …); repeatable or comma-separated")
+	fs.IntVar(&c.ProbeConcurrency, "probe-concurrency", 64, "most probes running at once")
+	fs.StringVar(&c.InsecureMXPolicy, "insecure-mx-policy", "dane", "hosts of an insecure MX RRset: dane (use their secure TLSA, like Postfix) or may (opportunistic TLS only); RFC 7672 §2.2.1")
+	fs.IntVar(&c.MaxMXHosts, "max-mx-hosts", 10, "most MX hosts considered per domain, in preference order")
+	fs.DurationVar(&c.FailureTTL, "failure-ttl", 30*time.Second, "longest time a verdict resting on a failure may be reused")
+	fs.DurationVar(&c.ValidateTimeout, "validate-timeout", 60*time.Second, "deadline of a whole validation when the caller sets none")
+}
+
+// ParseTLSVersion parses "1.0" … "1.3".
+func ParseTLSVersion(s string) (uint16, error) {
+	switch s {
+	case "1.0":
+		return tls.VersionTLS10, nil
+	case "1.1":
+		return tls.VersionTLS11, nil
+	case "1.2":
+		return tls.VersionTLS12, nil
+	case "1.3":
+		return tls.VersionTLS13, nil
+	}
+	return 0, fmt.Errorf("TLS version %q: want 1.0, 1.1, 1.2 or 1.3", s)
+}
+
+// Build makes the resolver, the prober and the engine.
+func (c *Engine) Build() (*engine.Engine, error) {
+	res, err := resolver.New(resolver.Config{Server: c.Resolver, Trusted: c.ResolverTrusted, Timeout: c.ResolverTimeout})
+	if err != nil {
+		return nil, err
+	}
+	tlsMin, err := ParseTLSVersion(c.TLSMinVersion)
+	if err != nil {
+		return nil, err
+	}
+	pr, err := probe.New(probe.Config{
+		HeloName:      c.HeloName,
+		Port:          c.ProbePort,
+		MinTLSVersion: tlsMin,
+		Timeout:       c.ProbeTimeout,
+		StepTimeout:   c.ProbeStepTimeout,
+	})
+	if err != nil {
+		return nil, err
+	}
+	imx, err := engine.ParseInsecureMXPolicy(c.InsecureMXPolicy)
+	if err != nil {
+		return nil, err
+	}
+	if c.ProbeConcurrency < 1 || c.MaxMXHosts < 1 {
+		return nil, fmt.Errorf("--probe-concurrency and --max-mx-hosts must be at least 1")
+	}
+	return engine.New(engine.Config{
+		Resolver:         res,
+		Prober:           pr,
+		Targets:          probe.TargetPolicy{Allow: c.ProbeAllow},
+		InsecureMX:       imx,
+		MaxMXHosts:       c.MaxMXHosts,
+		ProbeConcurrency: c.ProbeConcurrency,
+		FailureTTL:       c.FailureTTL,
+		Timeout:          c.ValidateTimeout,
+	})
+}
+
+// Parse applies the environment, then parses args. A usage error is
+// reported on fs.Output.
+func Parse(fs *flag.FlagSet, args []string) error {
+	if err := ApplyEnv(fs, os.LookupEnv); err != nil {
+		fmt.Fprintln(fs.Output(), err)
+		return err
+	}
+	return fs.Parse(args)
+}

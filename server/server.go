@@ -1,0 +1,109 @@
+// Package server is daned's gRPC adapter: it validates each request,
+// calls the engine, and maps the result to the dane.v1 API. It also
+// registers the standard health and reflection services.
+//
+// It holds no DANE logic: verdicts come from package engine, and a
+// verdict (even DEFER or REJECT) is an OK call. gRPC status codes are for
+// problems with the call itself.
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
+
+	"github.com/daned/daned/dnsname"
+	"github.com/daned/daned/engine"
+	danev1 "github.com/daned/daned/proto/dane/v1"
+)
+
+// Validator is what the server needs of the engine.
+type Validator interface {
+	Validate(ctx context.Context, domain string, opts engine.Options) (*engine.Result, error)
+}
+
+// Config configures a Server.
+type Config struct {
+	// Engine answers validations. Required.
+	Engine Validator
+	// Logger receives one record per verdict; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Server implements dane.v1.DaneService.
+type Server struct {
+	danev1.UnimplementedDaneServiceServer
+	engine Validator
+	log    *slog.Logger
+	health *health.Server
+}
+
+// New returns a Server.
+func New(cfg Config) (*Server, error) {
+	if cfg.Engine == nil {
+		return nil, errors.New("server: an engine is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Server{engine: cfg.Engine, log: cfg.Logger, health: health.NewServer()}, nil
+}
+
+// Register registers the DANE service, grpc.health.v1 (SERVING) and
+// reflection on s.
+func (s *Server) Register(g *grpc.Server) {
+	danev1.RegisterDaneServiceServer(g, s)
+	healthpb.RegisterHealthServer(g, s.health)
+	reflection.Register(g)
+	s.SetServing(true)
+}
+
+// SetServing flips the health status of the whole server and of the DANE
+// service; daned sets it to NOT_SERVING at the start of shutdown so that
+// load balancers stop sending requests during the lame-duck period.
+func (s *Server) SetServing(serving bool) {
+	st := healthpb.HealthCheckResponse_NOT_SERVING
+	if serving {
+		st = healthpb.HealthCheckResponse_SERVING
+	}
+	s.health.SetServingStatus("", st)
+	s.health.SetServingStatus(danev1.DaneService_ServiceDesc.ServiceName, st)
+}
+
+// Validate implements dane.v1.DaneService.Validate.
+func (s *Server) Validate(ctx context.Context, req *danev1.ValidateRequest) (*danev1.ValidateResponse, error) {
+	start := time.Now()
+	res, err := s.engine.Validate(ctx, req.GetDomain(), engine.Options{PolicyOnly: req.GetPolicyOnly()})
+	if err != nil {
+		return nil, callError(err)
+	}
+	s.log.LogAttrs(ctx, slog.LevelInfo, "verdict",
+		slog.String("domain", res.Domain),
+		slog.String("action", res.Verdict.Action.String()),
+		slog.String("reason", res.Verdict.Reason.String()),
+		slog.String("status", res.Verdict.Status.Code),
+		slog.Duration("duration", time.Since(start)),
+		slog.Bool("from_cache", res.FromCache))
+	return ToProto(res), nil
+}
+
+// callError maps an engine error to a gRPC status.
+func callError(err error) error {
+	switch {
+	case errors.Is(err, dnsname.ErrInvalid):
+		return status.Error(codes.InvalidArgument, err.Error())
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, "the request deadline ran out before a verdict was reached")
+	case errors.Is(err, context.Canceled):
+		return status.Error(codes.Canceled, "the request was cancelled")
+	}
+	return status.Error(codes.Internal, err.Error())
+}

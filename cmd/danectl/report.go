@@ -71,11 +71,13 @@ func hostReport(w io.Writer, h *danev1.MxHost) {
 		fmt.Fprintf(w, "    %s\n", h.GetDetail())
 	}
 	for _, a := range h.GetAddresses() {
-		addrReport(w, a)
+		addrReport(w, a, h.GetDetail())
 	}
 }
 
-func addrReport(w io.Writer, a *danev1.AddressResult) {
+// addrReport writes one address; its detail is left out when the host's
+// detail already says it.
+func addrReport(w io.Writer, a *danev1.AddressResult, hostDetail string) {
 	mark := "FAIL " + name(a.GetReason().String(), "REASON_")
 	switch a.GetReason() {
 	case danev1.Reason_REASON_OK:
@@ -113,7 +115,7 @@ func addrReport(w io.Writer, a *danev1.AddressResult) {
 	if a.MatchedTlsaIndex != nil {
 		fmt.Fprintf(w, "        matched TLSA record [%d]\n", a.GetMatchedTlsaIndex())
 	}
-	if a.GetDetail() != "" {
+	if a.GetDetail() != "" && a.GetDetail() != hostDetail {
 		fmt.Fprintf(w, "        %s\n", a.GetDetail())
 	}
 }

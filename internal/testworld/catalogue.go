@@ -1,0 +1,242 @@
+package testworld
+
+import (
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// ScenarioSpec describes one scenario: a zone "<Name>.test." with its MX
+// hosts, their SMTP servers, certificates and TLSA records, and the
+// breakages to apply. The catalogue is a slice of these, so a case is
+// added by appending an entry.
+type ScenarioSpec struct {
+	// Name is the zone's label under "test.": the zone is Name+".test.".
+	Name string
+	// Description says what the scenario holds; RFC cites the rule it
+	// exercises; Expect is the outcome daned should reach, in words.
+	Description string
+	RFC         string
+	Expect      string
+
+	// NoZone: no zone is made; the name does not exist in "test.".
+	NoZone bool
+	// Helper zones serve other scenarios and are not listed in
+	// World.Scenarios.
+	Helper bool
+	// Unsigned: the zone has no keys and its delegation has no DS
+	// (insecure, proven by a signed NSEC in "test.").
+	Unsigned bool
+	// Fault breaks the whole zone.
+	Fault ZoneFault
+
+	// MX holds the MX RDATA ("10 mx.{z}"; "{z}" is the zone origin with
+	// its trailing dot). Nil means one "10 mx.{z}" when Hosts has a host
+	// named "mx"; NoMX means no MX RRset at all.
+	MX   []string
+	NoMX bool
+	// Hosts are the SMTP servers of the zone, each with A (and AAAA)
+	// records and TLSA records in the zone.
+	Hosts []HostSpec
+	// Records are extra records in presentation format, "{z}" replaced
+	// by the zone origin.
+	Records []string
+	// NameFaults break single RRsets; Name is relative to the zone.
+	NameFaults []NameFault
+}
+
+// NameFault breaks one RRset (Name relative to the zone, "" = apex).
+type NameFault struct {
+	Name string
+	Type uint16
+	Kind NameFaultKind
+}
+
+// HostSpec is one MX host and its SMTP server.
+type HostSpec struct {
+	// Name is relative to the zone ("mx" → "mx.<zone>").
+	Name string
+	Mode SMTPMode
+	// Delay is slept before the 220 banner.
+	Delay time.Duration
+	// IPv6 adds AAAA ::1 and a server on [::1] (one host per world).
+	IPv6 bool
+	Cert CertSpec
+	// TLSA records published at _25._tcp.<host>.
+	TLSA []TLSASpec
+	// TLSAAt, when set (relative to the zone), publishes the TLSA records
+	// there instead and makes _25._tcp.<host> a CNAME to it.
+	TLSAAt string
+}
+
+// Issuer selects who signs a host's leaf certificate.
+type Issuer int
+
+const (
+	// SelfSignedLeaf (the zero value): the leaf signs itself; the chain
+	// is the leaf alone.
+	SelfSignedLeaf Issuer = iota
+	// CAIssued: the world's intermediate signs the leaf.
+	CAIssued
+)
+
+// ChainShape selects what a CA-issued host sends.
+type ChainShape int
+
+const (
+	// LeafIntermediate (the zero value): leaf and intermediate.
+	LeafIntermediate ChainShape = iota
+	// LeafIntermediateRoot: leaf, intermediate and root.
+	LeafIntermediateRoot
+	// LeafOnly: the leaf alone.
+	LeafOnly
+)
+
+// CertSpec describes a host's certificate.
+type CertSpec struct {
+	Issuer Issuer
+	// SANs are DNS names ("{z}" replaced by the zone origin without its
+	// trailing dot); nil means the host name.
+	SANs     []string
+	Validity Validity
+	Chain    ChainShape
+}
+
+// CertRef names which certificate a TLSA record is computed from.
+type CertRef int
+
+const (
+	// OfLeaf (the zero value): the host's leaf.
+	OfLeaf CertRef = iota
+	// OfIntermediate: the world's intermediate CA.
+	OfIntermediate
+	// OfRoot: the world's root CA.
+	OfRoot
+	// OfOther: an unrelated, freshly made certificate (a mismatch).
+	OfOther
+)
+
+// TLSASpec is one TLSA record; Data, when set, is used verbatim.
+type TLSASpec struct {
+	Usage, Selector, MatchingType uint8
+	Of                            CertRef
+	Data                          string
+}
+
+// Shorthands for the catalogue.
+var (
+	eeSPKI   = TLSASpec{Usage: 3, Selector: 1, MatchingType: 1}
+	eeCert   = TLSASpec{Usage: 3, Selector: 0, MatchingType: 1}
+	taRoot   = TLSASpec{Usage: 2, Selector: 1, MatchingType: 1, Of: OfRoot}
+	taInter  = TLSASpec{Usage: 2, Selector: 0, MatchingType: 1, Of: OfIntermediate}
+	mismatch = TLSASpec{Usage: 3, Selector: 1, MatchingType: 1, Of: OfOther}
+	caLeaf   = CertSpec{Issuer: CAIssued}
+)
+
+// Catalogue returns the standard scenarios (a fresh slice each call).
+func Catalogue() []ScenarioSpec {
+	return []ScenarioSpec{
+		{Name: "ee-spki", Description: "DANE-EE 3 1 1 of the server's self-signed key", RFC: "RFC 7672 §3.1.1", Expect: "pass (dane-ee)",
+			Hosts: []HostSpec{{Name: "mx", TLSA: []TLSASpec{eeSPKI}}}},
+		{Name: "ee-cert", Description: "DANE-EE 3 0 1 of the server's self-signed leaf", RFC: "RFC 7672 §3.1.1", Expect: "pass (dane-ee)",
+			Hosts: []HostSpec{{Name: "mx", TLSA: []TLSASpec{eeCert}}}},
+		{Name: "ta", Description: "DANE-TA 2 1 1 of the root CA; server sends leaf+intermediate+root", RFC: "RFC 7672 §3.1.2", Expect: "pass (dane-ta)",
+			Hosts: []HostSpec{{Name: "mx", Cert: CertSpec{Issuer: CAIssued, Chain: LeafIntermediateRoot}, TLSA: []TLSASpec{taRoot}}}},
+		{Name: "ta-intermediate", Description: "DANE-TA 2 0 1 of the intermediate; server sends leaf+intermediate", RFC: "RFC 7672 §3.1.2", Expect: "pass (dane-ta)",
+			Hosts: []HostSpec{{Name: "mx", Cert: caLeaf, TLSA: []TLSASpec{taInter}}}},
+		{Name: "mismatch", Description: "DANE-EE 3 1 1 of an unrelated key", RFC: "RFC 7672 §3", Expect: "fail: tlsa-invalid (4.7.323)",
+			Hosts: []HostSpec{{Name: "mx", TLSA: []TLSASpec{mismatch}}}},
+		{Name: "nostarttls", Description: "valid DANE-EE 3 1 1, server does not offer STARTTLS", RFC: "RFC 7672 §2.2", Expect: "fail: starttls-not-supported (4.7.321)",
+			Hosts: []HostSpec{{Name: "mx", Mode: NoSTARTTLS, TLSA: []TLSASpec{eeSPKI}}}},
+		{Name: "unsigned", Unsigned: true, Description: "unsigned zone (insecure delegation); STARTTLS with a self-signed leaf", RFC: "RFC 7672 §2.2.1", Expect: "opportunistic TLS (no DANE)",
+			Hosts: []HostSpec{{Name: "mx", TLSA: []TLSASpec{eeSPKI}}}},
+		{Name: "notlsa", Description: "signed zone without TLSA records (NSEC-proven denial)", RFC: "RFC 7672 §2.2 (3)", Expect: "opportunistic TLS (secure denial)",
+			Hosts: []HostSpec{{Name: "mx"}}},
+		{Name: "expired-rrsig", Fault: ExpiredSigs, Description: "every RRSIG in the zone expired", RFC: "RFC 7672 §2.1.1, RFC 4035 §5.3.1", Expect: "fail: dnssec-invalid (4.7.324), bogus",
+			Hosts: []HostSpec{{Name: "mx", TLSA: []TLSASpec{eeSPKI}}}},
+		{Name: "ds-mismatch", Fault: BadDS, Description: "the DS in test. matches no DNSKEY of the zone", RFC: "RFC 4035 §5.2", Expect: "fail: dnssec-invalid (4.7.324), bogus",
+			Hosts: []HostSpec{{Name: "mx", TLSA: []TLSASpec{eeSPKI}}}},
+		{Name: "tlsa-servfail", Description: "the authority answers SERVFAIL for the TLSA query", RFC: "RFC 7672 §2.1.2", Expect: "host unusable: TLSA lookup failed (4.7.324)",
+			Hosts:      []HostSpec{{Name: "mx", TLSA: []TLSASpec{eeSPKI}}},
+			NameFaults: []NameFault{{Name: "_25._tcp.mx", Type: dns.TypeTLSA, Kind: ServFail}}},
+		{Name: "tlsa-timeout", Description: "the TLSA name is a signed CNAME into dead.test., whose server never answers", RFC: "RFC 7672 §2.1.2", Expect: "host unusable: TLSA lookup timed out (4.4.312)",
+			Hosts:   []HostSpec{{Name: "mx"}},
+			Records: []string{"_25._tcp.mx.{z} CNAME _25._tcp.mx.dead.test."}},
+		{Name: "dead", Helper: true, Fault: Drop, Description: "helper: a signed zone whose server never answers", NoMX: true,
+			Records: []string{"_25._tcp.mx.{z} TLSA 3 1 1 " + zeroHash}},
+		{Name: "pkix-only", Description: "only a PKIX-EE 1 1 1 record (unusable for SMTP); STARTTLS server", RFC: "RFC 7672 §3.1.3", Expect: "TLS mandatory, no authentication",
+			Hosts: []HostSpec{{Name: "mx", TLSA: []TLSASpec{{Usage: 1, Selector: 1, MatchingType: 1}}}}},
+		{Name: "two-mx", Description: "MX 10 mx1 (TLSA mismatch), MX 20 mx2 (TLSA 3 1 1 match)", RFC: "RFC 7672 §2.2.1", Expect: "deliver via mx2",
+			MX: []string{"10 mx1.{z}", "20 mx2.{z}"},
+			Hosts: []HostSpec{
+				{Name: "mx1", TLSA: []TLSASpec{mismatch}},
+				{Name: "mx2", TLSA: []TLSASpec{eeSPKI}},
+			}},
+		{Name: "nullmx", Description: "null MX (MX 0 .)", RFC: "RFC 7505", Expect: "no mail accepted (5.1.10)",
+			MX: []string{"0 ."}},
+		{Name: "nxdomain", NoZone: true, Description: "the domain does not exist (NSEC-proven NXDOMAIN in test.)", RFC: "RFC 4035 §3.1.3.2", Expect: "domain does not exist (5.1.2)"},
+		{Name: "ta-expired", Description: "DANE-TA 2 1 1 of the root CA; the leaf expired", RFC: "RFC 7672 §3.1.2", Expect: "fail: certificate-expired (4.7.322)",
+			Hosts: []HostSpec{{Name: "mx", Cert: CertSpec{Issuer: CAIssued, Validity: Expired, Chain: LeafIntermediateRoot}, TLSA: []TLSASpec{taRoot}}}},
+		{Name: "refused", Description: "MX host with a valid TLSA whose address has no listener", RFC: "RFC 7672 §2.2", Expect: "connection refused (4.4.1)",
+			Hosts: []HostSpec{{Name: "mx", Mode: NoListener, TLSA: []TLSASpec{eeSPKI}}}},
+
+		// Further cases.
+		{Name: "future-rrsig", Fault: FutureSigs, Description: "every RRSIG in the zone is not yet valid", RFC: "RFC 4035 §5.3.1", Expect: "fail: dnssec-invalid (4.7.324), bogus",
+			Hosts: []HostSpec{{Name: "mx", TLSA: []TLSASpec{eeSPKI}}}},
+		{Name: "no-dnskey", Fault: NoDNSKEY, Description: "the zone has a DS but publishes no DNSKEY RRset", RFC: "RFC 4035 §5.2", Expect: "fail: dnssec-invalid (4.7.324), bogus",
+			Hosts: []HostSpec{{Name: "mx", TLSA: []TLSASpec{eeSPKI}}}},
+		{Name: "tlsa-nosig", Description: "the TLSA RRset is served without RRSIGs", RFC: "RFC 7672 §2.1.2", Expect: "host unusable: TLSA bogus (4.7.324)",
+			Hosts:      []HostSpec{{Name: "mx", TLSA: []TLSASpec{eeSPKI}}},
+			NameFaults: []NameFault{{Name: "_25._tcp.mx", Type: dns.TypeTLSA, Kind: NoSig}}},
+		{Name: "starttls-refused", Description: "valid DANE-EE 3 1 1; STARTTLS is offered but answered 454", RFC: "RFC 7672 §2.2", Expect: "fail: starttls-not-supported (4.7.321)",
+			Hosts: []HostSpec{{Name: "mx", Mode: RefuseSTARTTLS, TLSA: []TLSASpec{eeSPKI}}}},
+		{Name: "ee-expired", Description: "DANE-EE 3 1 1 of an expired self-signed leaf", RFC: "RFC 7672 §3.1.1", Expect: "pass (dane-ee ignores validity dates)",
+			Hosts: []HostSpec{{Name: "mx", Cert: CertSpec{Validity: Expired}, TLSA: []TLSASpec{eeSPKI}}}},
+		{Name: "ta-notyet", Description: "DANE-TA 2 1 1 of the root CA; the leaf is not yet valid", RFC: "RFC 7672 §3.1.2", Expect: "fail: tlsa-invalid (4.7.323)",
+			Hosts: []HostSpec{{Name: "mx", Cert: CertSpec{Issuer: CAIssued, Validity: NotYetValid, Chain: LeafIntermediateRoot}, TLSA: []TLSASpec{taRoot}}}},
+		{Name: "ta-badname", Description: "DANE-TA 2 1 1 of the root CA; the leaf names only mail.example", RFC: "RFC 7672 §3.2.2", Expect: "fail: certificate-host-mismatch (4.7.323)",
+			Hosts: []HostSpec{{Name: "mx", Cert: CertSpec{Issuer: CAIssued, SANs: []string{"mail.example"}, Chain: LeafIntermediateRoot}, TLSA: []TLSASpec{taRoot}}}},
+		{Name: "ta-wildcard", Description: "DANE-TA 2 1 1 of the root CA; the leaf has SAN *.{z}", RFC: "RFC 7672 §3.2.3", Expect: "pass (dane-ta, wildcard)",
+			Hosts: []HostSpec{{Name: "mx", Cert: CertSpec{Issuer: CAIssued, SANs: []string{"*.{z}"}, Chain: LeafIntermediateRoot}, TLSA: []TLSASpec{taRoot}}}},
+		{Name: "ta-domain-name", Description: "DANE-TA 2 1 1; the leaf names only the destination domain, not the MX host", RFC: "RFC 7672 §3.2.2", Expect: "pass (dane-ta, destination domain as reference identifier)",
+			Hosts: []HostSpec{{Name: "mx", Cert: CertSpec{Issuer: CAIssued, SANs: []string{"{z}"}, Chain: LeafIntermediateRoot}, TLSA: []TLSASpec{taRoot}}}},
+		{Name: "partial-tlsa", Description: "MX 10 mx1 without TLSA (STARTTLS), MX 20 mx2 with matching 3 1 1", RFC: "RFC 7672 §2.2.1", Expect: "mx1 opportunistic, mx2 dane; mx2 must not pre-empt mx1",
+			MX: []string{"10 mx1.{z}", "20 mx2.{z}"},
+			Hosts: []HostSpec{
+				{Name: "mx1"},
+				{Name: "mx2", TLSA: []TLSASpec{eeSPKI}},
+			}},
+		{Name: "cname-mx", Description: "MX 10 alias.{z}, a secure CNAME to mx.{z}; TLSA 3 1 1 at _25._tcp.mx.{z}", RFC: "RFC 7672 §2.2.3", Expect: "pass (dane-ee via the expanded name)",
+			MX:      []string{"10 alias.{z}"},
+			Hosts:   []HostSpec{{Name: "mx", TLSA: []TLSASpec{eeSPKI}}},
+			Records: []string{"alias.{z} CNAME mx.{z}"}},
+		{Name: "tlsa-cname", Description: "_25._tcp.mx.{z} is a secure CNAME to a TLSA RRset (3 1 1, matching) elsewhere in the zone", RFC: "RFC 7672 §2.2.3", Expect: "pass (dane-ee)",
+			Hosts: []HostSpec{{Name: "mx", TLSA: []TLSASpec{eeSPKI}, TLSAAt: "tlsa-for-mx"}}},
+		{Name: "insecure-mx", Unsigned: true, Description: "unsigned zone whose MX is mx.ee-spki.test. (a secure host with a matching TLSA)", RFC: "RFC 7672 §2.2.1", Expect: "opportunistic (insecure MX); DANE may be used for the secure host",
+			MX: []string{"10 mx.ee-spki.test."}},
+		{Name: "ipv6", Description: "mx has A (127.X.Y.n) and AAAA ::1, both serving the same chain; TLSA 3 1 1", RFC: "RFC 7672 §2.2.2", Expect: "pass on both addresses",
+			Hosts: []HostSpec{{Name: "mx", IPv6: true, TLSA: []TLSASpec{eeSPKI}}}},
+		{Name: "big-tlsa", Description: "four TLSA records incl. full certificates (3 0 0, 2 0 0 ×2, 3 1 1): the answer exceeds 1232 octets, so it needs TCP", RFC: "RFC 7672 §3.1, RFC 7766", Expect: "pass (dane-ee or dane-ta)",
+			Hosts: []HostSpec{{Name: "mx", Cert: CertSpec{Issuer: CAIssued, Chain: LeafIntermediateRoot}, TLSA: []TLSASpec{
+				{Usage: 3, Selector: 0, MatchingType: 0},
+				{Usage: 2, Selector: 0, MatchingType: 0, Of: OfIntermediate},
+				{Usage: 2, Selector: 0, MatchingType: 0, Of: OfRoot},
+				eeSPKI,
+			}}}},
+		{Name: "digest-agility", Description: "3 1 2 (SHA2-512) matching and 3 1 1 (SHA2-256) not matching", RFC: "RFC 7671 §9", Expect: "pass (the weaker digest is ignored)",
+			Hosts: []HostSpec{{Name: "mx", TLSA: []TLSASpec{{Usage: 3, Selector: 1, MatchingType: 2}, mismatch}}}},
+	}
+}
+
+// SlowScenarios returns opt-in scenarios whose servers are slow or never
+// answer (for timeout and parallelism tests); pass them in Options.Extra.
+func SlowScenarios(delay time.Duration) []ScenarioSpec {
+	return []ScenarioSpec{
+		{Name: "tarpit", Description: "valid 3 1 1; the server accepts and never writes", RFC: "RFC 7672 §2.2", Expect: "timeout (4.4.1)",
+			Hosts: []HostSpec{{Name: "mx", Mode: Tarpit, TLSA: []TLSASpec{eeSPKI}}}},
+		{Name: "slow", Description: "valid 3 1 1; the server sleeps before its banner", RFC: "RFC 7672 §3.1.1", Expect: "pass, slowly",
+			Hosts: []HostSpec{{Name: "mx", Delay: delay, TLSA: []TLSASpec{eeSPKI}}}},
+	}
+}
+
+const zeroHash = "0000000000000000000000000000000000000000000000000000000000000000"

@@ -1,0 +1,111 @@
+// Package cache keeps what daned learned so that a fleet asking about the
+// same destinations costs each destination one set of DNS queries and one
+// probe per address: a TTL-aware LRU (golang-lru/v2 underneath, with an
+// expiry per entry), caching wrappers for the resolver and the prober
+// that coalesce identical concurrent requests, and the context switches
+// that bypass it.
+//
+// It holds no DANE logic and never extends a TTL it was given, except by
+// the operator's explicit clamps.
+package cache
+
+import (
+	"errors"
+	"sync/atomic"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+)
+
+// Stats are the counters of one cache.
+type Stats struct {
+	Hits      uint64 // lookups answered from the cache
+	Misses    uint64 // lookups not answered (absent or expired)
+	Evictions uint64 // live entries dropped to make room
+	Size      int    // entries held now (expired ones included until touched)
+}
+
+// LRU is a size-bounded cache whose entries each expire at their own time.
+// It is safe for concurrent use.
+type LRU[K comparable, V any] struct {
+	lru       *lru.Cache[K, entry[V]]
+	now       func() time.Time
+	hits      atomic.Uint64
+	misses    atomic.Uint64
+	evictions atomic.Uint64
+}
+
+type entry[V any] struct {
+	val     V
+	added   time.Time
+	expires time.Time
+}
+
+// Item is a cached value with its age.
+type Item[V any] struct {
+	Value     V
+	TTL       time.Duration // the lifetime it was stored with
+	Remaining time.Duration // what is left of it
+}
+
+// NewLRU returns a cache holding at most size entries; now is its clock
+// (nil means time.Now).
+func NewLRU[K comparable, V any](size int, now func() time.Time) (*LRU[K, V], error) {
+	if size < 1 {
+		return nil, errors.New("cache: size must be at least 1")
+	}
+	if now == nil {
+		now = time.Now
+	}
+	l, err := lru.New[K, entry[V]](size)
+	if err != nil {
+		return nil, err
+	}
+	return &LRU[K, V]{lru: l, now: now}, nil
+}
+
+// Get returns the live entry for k. An expired entry is dropped and
+// reported as a miss.
+func (c *LRU[K, V]) Get(k K) (Item[V], bool) {
+	e, ok := c.lru.Get(k)
+	if ok {
+		now := c.now()
+		if now.Before(e.expires) {
+			c.hits.Add(1)
+			return Item[V]{Value: e.val, TTL: e.expires.Sub(e.added), Remaining: e.expires.Sub(now)}, true
+		}
+		c.lru.Remove(k)
+	}
+	c.misses.Add(1)
+	return Item[V]{}, false
+}
+
+// Add stores v for ttl; a ttl of zero or less stores nothing.
+func (c *LRU[K, V]) Add(k K, v V, ttl time.Duration) {
+	if ttl <= 0 {
+		c.lru.Remove(k)
+		return
+	}
+	now := c.now()
+	if c.lru.Add(k, entry[V]{val: v, added: now, expires: now.Add(ttl)}) {
+		c.evictions.Add(1)
+	}
+}
+
+// Remove drops k and reports whether it was present.
+func (c *LRU[K, V]) Remove(k K) bool { return c.lru.Remove(k) }
+
+// Peek returns the value for k, live or expired, without counting a
+// lookup or refreshing its recency.
+func (c *LRU[K, V]) Peek(k K) (V, bool) {
+	e, ok := c.lru.Peek(k)
+	return e.val, ok
+}
+
+// Stats returns the counters.
+func (c *LRU[K, V]) Stats() Stats {
+	return Stats{Hits: c.hits.Load(), Misses: c.misses.Load(), Evictions: c.evictions.Load(), Size: c.lru.Len()}
+}
+
+// Keys returns the keys held, oldest first.
+func (c *LRU[K, V]) Keys() []K { return c.lru.Keys() }

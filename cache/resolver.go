@@ -1,0 +1,179 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/daned/daned/resolver"
+)
+
+// Lookuper is the resolver being cached (*resolver.Resolver, or anything
+// with its Lookup).
+type Lookuper interface {
+	Lookup(ctx context.Context, name string, qtype uint16) (*resolver.Answer, error)
+}
+
+// ResolverConfig configures a caching resolver. Zero values are the
+// documented defaults.
+type ResolverConfig struct {
+	// Upstream answers the misses. Required.
+	Upstream Lookuper
+	// Size bounds the entries; 0 means 100000.
+	Size int
+	// MinTTL raises the lifetime of short-lived answers; 0 means no floor
+	// (an answer with TTL 0 is not cached).
+	MinTTL time.Duration
+	// MaxTTL caps the lifetime of any answer; 0 means 1h.
+	MaxTTL time.Duration
+	// FailureTTL is how long a failed lookup (SERVFAIL, bogus, timeout) is
+	// remembered, so that a broken domain is neither hammered nor stuck;
+	// 0 means 30s.
+	FailureTTL time.Duration
+	// FetchTimeout bounds one shared upstream lookup, whatever its callers'
+	// deadlines; 0 means 10s.
+	FetchTimeout time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+type dnsKey struct {
+	name  string
+	qtype uint16
+}
+
+type dnsEntry struct {
+	ans *resolver.Answer
+	err error
+}
+
+// Resolver caches DNS answers, with their security state, for their TTL
+// (negative answers for their RFC 2308 TTL, failures for FailureTTL), and
+// makes concurrent identical lookups share one upstream query.
+type Resolver struct {
+	cfg       ResolverConfig
+	lru       *LRU[dnsKey, dnsEntry]
+	group     singleflight.Group
+	queries   atomic.Uint64
+	coalesced atomic.Uint64
+}
+
+// NewResolver returns a caching resolver.
+func NewResolver(cfg ResolverConfig) (*Resolver, error) {
+	if cfg.Upstream == nil {
+		return nil, errors.New("cache: an upstream resolver is required")
+	}
+	if cfg.Size == 0 {
+		cfg.Size = 100000
+	}
+	if cfg.MaxTTL == 0 {
+		cfg.MaxTTL = time.Hour
+	}
+	if cfg.FailureTTL == 0 {
+		cfg.FailureTTL = 30 * time.Second
+	}
+	if cfg.FetchTimeout == 0 {
+		cfg.FetchTimeout = 10 * time.Second
+	}
+	if cfg.MinTTL < 0 || cfg.MaxTTL < cfg.MinTTL || cfg.FailureTTL < 0 || cfg.FetchTimeout < 0 {
+		return nil, errors.New("cache: TTL bounds must satisfy 0 <= min <= max and durations must not be negative")
+	}
+	l, err := NewLRU[dnsKey, dnsEntry](cfg.Size, cfg.Now)
+	if err != nil {
+		return nil, err
+	}
+	return &Resolver{cfg: cfg, lru: l}, nil
+}
+
+// Lookup answers from the cache when it can (unless the context bypasses
+// DNS caching), else joins or starts the one upstream lookup for this
+// name and type. A caller whose context ends stops waiting; the shared
+// lookup goes on for the others and fills the cache. A cached answer's
+// TTL is what remains of it.
+func (r *Resolver) Lookup(ctx context.Context, name string, qtype uint16) (*resolver.Answer, error) {
+	key := dnsKey{name: strings.ToLower(dns.Fqdn(name)), qtype: qtype}
+	if !bypassOf(ctx).DNS {
+		if it, ok := r.lru.Get(key); ok {
+			return withRemaining(it), it.Value.err
+		}
+	}
+	ch := r.group.DoChan(key.name+"/"+strconv.Itoa(int(qtype)), func() (any, error) {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.FetchTimeout)
+		defer cancel()
+		r.queries.Add(1)
+		a, err := r.cfg.Upstream.Lookup(fctx, name, qtype)
+		r.store(key, a, err)
+		return dnsEntry{ans: a, err: err}, nil
+	})
+	select {
+	case res := <-ch:
+		if res.Shared {
+			r.coalesced.Add(1)
+		}
+		e := res.Val.(dnsEntry)
+		return e.ans, e.err
+	case <-ctx.Done():
+		return nil, &resolver.QueryError{Name: key.name, Type: qtype, Kind: resolver.ErrTimeout, Rcode: -1, Err: ctx.Err()}
+	}
+}
+
+func (r *Resolver) store(key dnsKey, a *resolver.Answer, err error) {
+	if err != nil {
+		r.lru.Add(key, dnsEntry{err: err}, r.cfg.FailureTTL)
+		return
+	}
+	ttl := time.Duration(a.TTL) * time.Second
+	if ttl < r.cfg.MinTTL {
+		ttl = r.cfg.MinTTL
+	}
+	r.lru.Add(key, dnsEntry{ans: a}, min(ttl, r.cfg.MaxTTL))
+}
+
+// withRemaining returns the cached answer with its TTL lowered to what is
+// left of it, so that a verdict resting on it expires with it. The
+// records are shared, never modified.
+func withRemaining(it Item[dnsEntry]) *resolver.Answer {
+	if it.Value.ans == nil {
+		return nil
+	}
+	a := *it.Value.ans
+	if left := uint32(it.Remaining / time.Second); left < a.TTL {
+		a.TTL = left
+	}
+	return &a
+}
+
+// cachedTypes are the types daned looks up; Forget drops them all.
+var cachedTypes = []uint16{dns.TypeMX, dns.TypeA, dns.TypeAAAA, dns.TypeCNAME, dns.TypeTLSA}
+
+// Forget drops every cached answer for the names (and for their
+// _25._tcp TLSA names) and returns how many entries it dropped.
+func (r *Resolver) Forget(names ...string) int {
+	n := 0
+	for _, name := range names {
+		fq := strings.ToLower(dns.Fqdn(name))
+		for _, owner := range []string{fq, "_25._tcp." + fq} {
+			for _, t := range cachedTypes {
+				if r.lru.Remove(dnsKey{name: owner, qtype: t}) {
+					n++
+				}
+			}
+		}
+	}
+	return n
+}
+
+// Stats returns the cache counters.
+func (r *Resolver) Stats() Stats { return r.lru.Stats() }
+
+// Queries returns how many lookups were sent upstream.
+func (r *Resolver) Queries() uint64 { return r.queries.Load() }
+
+// Coalesced returns how many lookups shared another's upstream query.
+func (r *Resolver) Coalesced() uint64 { return r.coalesced.Load() }

@@ -173,6 +173,10 @@ type validation struct {
 	e    *Engine
 	opts Options
 	now  time.Time
+	// expanded is the destination domain's CNAME expansion when a secure
+	// MX lookup went through an alias, else "". Set before any host is
+	// judged, read-only after.
+	expanded string
 
 	mu  sync.Mutex // guards ttl
 	ttl time.Duration
@@ -268,6 +272,12 @@ func (v *validation) mxHosts(ctx context.Context, res *Result) ([]Host, *dane.Ve
 		return nil, &f
 	}
 	res.MXState = stateOf(a.Security)
+	if len(a.Chain) > 0 && a.Security == resolver.Secure {
+		// RFC 7672 §3.2.2: the CNAME-expanded destination domain is a
+		// DANE-TA reference identifier too (the whole answer, CNAMEs
+		// included, is secure when AD is set).
+		v.expanded = trimDot(a.Final())
+	}
 	if a.NXDomain() {
 		f := dane.Fail(dane.ReasonNXDomain, true, fmt.Sprintf("%s does not exist (NXDOMAIN, %s)", res.Domain, res.MXState))
 		return nil, &f
@@ -480,6 +490,7 @@ func (v *validation) tlsa(ctx context.Context, h *Host) bool {
 			continue
 		}
 		h.TLSA = dane.Assess(recs)
+		h.tlsaTTL = time.Duration(a.TTL) * time.Second
 		h.Policy = dane.HostPolicy(true, h.TLSA)
 		switch h.Policy {
 		case dane.PolicyDANERequired:

@@ -13,6 +13,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/daned/daned/cache"
 	"github.com/daned/daned/dane"
 	"github.com/daned/daned/probe"
 )
@@ -28,6 +29,11 @@ func (v *validation) probeAll(ctx context.Context, domain string, h *Host, addrs
 		}
 		h.Reason, h.Usable = dane.ReasonOK, true
 		return
+	}
+	if h.tlsaTTL > 0 {
+		// A probe result must not be reused past the TLSA RRset it is
+		// judged against.
+		ctx = cache.WithProbeTTLCap(ctx, h.tlsaTTL)
 	}
 	var wg sync.WaitGroup
 	for i, ip := range addrs {
@@ -103,7 +109,7 @@ func (v *validation) probeOne(ctx context.Context, domain string, h *Host, ip ne
 	}
 	switch h.Policy {
 	case dane.PolicyDANERequired:
-		refs := referenceNames(domain, h)
+		refs := referenceNames(domain, v.expanded, h)
 		m := dane.Verify(r.Chain, h.TLSA, dane.Options{ReferenceNames: refs, Now: v.now})
 		a.Reason = m.Reason
 		a.Matched = m.Matched
@@ -171,14 +177,19 @@ func eeDateNote(rec dane.Record, r *probe.Result, v *validation) string {
 
 // referenceNames are the DANE-TA reference identifiers (RFC 7672 §3.2.2):
 // the TLSA base domain, the MX host name when the base is its expansion,
-// and, when the host came from a secure MX RRset, the destination domain.
-func referenceNames(domain string, h *Host) []string {
+// and, when the host came from a secure MX RRset, the destination domain
+// and its CNAME expansion (expanded, "" when the MX lookup met no alias).
+func referenceNames(domain, expanded string, h *Host) []string {
 	names := []string{h.TLSABase}
 	if h.Name != h.TLSABase {
 		names = append(names, h.Name)
 	}
-	if h.MXState == DNSSecure && !slices.Contains(names, domain) {
-		names = append(names, domain)
+	if h.MXState == DNSSecure {
+		for _, d := range []string{domain, expanded} {
+			if d != "" && !slices.Contains(names, d) {
+				names = append(names, d)
+			}
+		}
 	}
 	return names
 }

@@ -68,7 +68,8 @@ type Host struct {
 	Detail       string
 	Addresses    []Address
 
-	inDNS bool // the host's failure happened in DNS
+	inDNS   bool          // the host's failure happened in DNS
+	tlsaTTL time.Duration // TTL of the TLSA RRset that set the policy
 }
 
 // Address is the outcome of probing one address of a host.

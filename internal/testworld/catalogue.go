@@ -43,6 +43,24 @@ type ScenarioSpec struct {
 	Records []string
 	// NameFaults break single RRsets; Name is relative to the zone.
 	NameFaults []NameFault
+	// TLSAAt publishes TLSA records, computed from the certificates of
+	// any host of the world, at _25._tcp.<Name> for names of this zone
+	// that are not themselves hosts (such as the alias of a CNAME).
+	TLSAAt []NamedTLSA
+	// CNAME, with NoZone, makes "<Name>.test." a signed CNAME in "test."
+	// to this name (fully qualified), so the MX lookup of the scenario's
+	// domain goes through an alias.
+	CNAME string
+}
+
+// NamedTLSA is a TLSA RRset published at _25._tcp.<Name> (Name relative
+// to the zone), its records computed from the certificates of Host (a
+// host name of the world without trailing dot, "{z}" replaced by the
+// zone origin without its trailing dot).
+type NamedTLSA struct {
+	Name string
+	Host string
+	TLSA []TLSASpec
 }
 
 // NameFault breaks one RRset (Name relative to the zone, "" = apex).
@@ -54,14 +72,18 @@ type NameFault struct {
 
 // HostSpec is one MX host and its SMTP server.
 type HostSpec struct {
-	// Name is relative to the zone ("mx" → "mx.<zone>").
+	// Name is relative to the zone ("mx" → "mx.<zone>"); "@" is the
+	// zone apex itself (for the implicit MX).
 	Name string
 	Mode SMTPMode
 	// Delay is slept before the 220 banner.
 	Delay time.Duration
 	// IPv6 adds AAAA ::1 and a server on [::1] (one host per world).
 	IPv6 bool
-	Cert CertSpec
+	// DeadAddr adds a second A record, listed first, at an address of
+	// the block where nothing listens, so a connection to it is refused.
+	DeadAddr bool
+	Cert     CertSpec
 	// TLSA records published at _25._tcp.<host>.
 	TLSA []TLSASpec
 	// TLSAAt, when set (relative to the zone), publishes the TLSA records
@@ -78,6 +100,9 @@ const (
 	SelfSignedLeaf Issuer = iota
 	// CAIssued: the world's intermediate signs the leaf.
 	CAIssued
+	// ExpiredCAIssued: the world's expired intermediate signs the leaf
+	// (which is itself valid); the chain carries that intermediate.
+	ExpiredCAIssued
 )
 
 // ChainShape selects what a CA-issued host sends.
@@ -97,7 +122,13 @@ type CertSpec struct {
 	Issuer Issuer
 	// SANs are DNS names ("{z}" replaced by the zone origin without its
 	// trailing dot); nil means the host name.
-	SANs     []string
+	SANs []string
+	// NoSANs makes a leaf without a subjectAltName extension (SANs is
+	// then ignored).
+	NoSANs bool
+	// CN is the leaf's subject common name ("{z}" as for SANs); "" means
+	// the first SAN, or the host name with NoSANs.
+	CN       string
 	Validity Validity
 	Chain    ChainShape
 }
@@ -117,10 +148,12 @@ const (
 )
 
 // TLSASpec is one TLSA record; Data, when set, is used verbatim.
+// UpperHex writes the computed data in upper-case hex.
 type TLSASpec struct {
 	Usage, Selector, MatchingType uint8
 	Of                            CertRef
 	Data                          string
+	UpperHex                      bool
 }
 
 // Shorthands for the catalogue.
@@ -225,6 +258,79 @@ func Catalogue() []ScenarioSpec {
 			}}}},
 		{Name: "digest-agility", Description: "3 1 2 (SHA2-512) matching and 3 1 1 (SHA2-256) not matching", RFC: "RFC 7671 §9", Expect: "pass (the weaker digest is ignored)",
 			Hosts: []HostSpec{{Name: "mx", TLSA: []TLSASpec{{Usage: 3, Selector: 1, MatchingType: 2}, mismatch}}}},
+
+		// CNAMEs (RFC 7672 §2.2.2, §2.2.3; RFC 7671 §7).
+		{Name: "cname-orig-tlsa", Description: "MX 10 alias.{z}, a secure CNAME to mx.{z}; TLSA 3 1 1 only at _25._tcp.alias.{z}, none at the expanded name", RFC: "RFC 7672 §2.2.2, §2.2.3", Expect: "pass (dane-ee via the original name, the TLSA base domain and SNI)",
+			MX:      []string{"10 alias.{z}"},
+			Hosts:   []HostSpec{{Name: "mx"}},
+			Records: []string{"alias.{z} CNAME mx.{z}"},
+			TLSAAt:  []NamedTLSA{{Name: "alias", Host: "mx.{z}", TLSA: []TLSASpec{eeSPKI}}}},
+		{Name: "cname-two-link", Description: "MX 10 alias.{z}; alias CNAME mid, mid CNAME mx (all secure); a matching TLSA 3 1 1 only at _25._tcp.mid.{z}", RFC: "RFC 7671 §7, RFC 7672 §2.2.3", Expect: "opportunistic (intermediate names of a CNAME chain are never TLSA base domains)",
+			MX:      []string{"10 alias.{z}"},
+			Hosts:   []HostSpec{{Name: "mx"}},
+			Records: []string{"alias.{z} CNAME mid.{z}", "mid.{z} CNAME mx.{z}"},
+			TLSAAt:  []NamedTLSA{{Name: "mid", Host: "mx.{z}", TLSA: []TLSASpec{eeSPKI}}}},
+		{Name: "cname-insecure-target", Description: "MX 10 alias.{z}, a secure CNAME to mx.cname-unsigned.test (unsigned zone, decoy TLSA); matching TLSA 3 1 1 at _25._tcp.alias.{z}", RFC: "RFC 7672 §2.2.2", Expect: "pass (dane-ee at the original name only: the first link is secure)",
+			MX:      []string{"10 alias.{z}"},
+			Records: []string{"alias.{z} CNAME mx.cname-unsigned.test."},
+			TLSAAt:  []NamedTLSA{{Name: "alias", Host: "mx.cname-unsigned.test", TLSA: []TLSASpec{eeSPKI}}}},
+		{Name: "cname-insecure-start", Description: "MX 10 alias.cname-unsigned.test, an insecure CNAME to mx.ee-spki.test (secure, with a matching TLSA)", RFC: "RFC 7672 §2.2.2", Expect: "opportunistic (the chain is insecure from the start: no TLSA lookup)",
+			MX: []string{"10 alias.cname-unsigned.test."}},
+		{Name: "cname-unsigned", Helper: true, Unsigned: true, NoMX: true, Description: "helper: unsigned zone with mx (decoy mismatching TLSA) and alias CNAME mx.ee-spki.test",
+			Hosts:   []HostSpec{{Name: "mx", TLSA: []TLSASpec{mismatch}}},
+			Records: []string{"alias.{z} CNAME mx.ee-spki.test."}},
+		{Name: "mx-cname", NoZone: true, CNAME: "ta-domain-name.test.", Description: "{z} is a secure CNAME (in test.) to ta-domain-name.test, whose DANE-TA leaf names only ta-domain-name.test", RFC: "RFC 7672 §2.2.1, §3.2.2", Expect: "pass (the MX lookup follows the CNAME; the expanded destination domain is a DANE-TA reference identifier)"},
+
+		// Several MX hosts, several addresses (RFC 7672 §2.1.2, §2.2.1, §2.2.2).
+		{Name: "mx-servfail-a", Description: "MX 10 mx1 (its A query gets SERVFAIL), MX 20 mx2 (matching 3 1 1)", RFC: "RFC 7672 §2.1.2", Expect: "deliver via mx2; mx1 skipped (address lookup failed)",
+			MX:         []string{"10 mx1.{z}", "20 mx2.{z}"},
+			Hosts:      []HostSpec{{Name: "mx1", TLSA: []TLSASpec{eeSPKI}}, {Name: "mx2", TLSA: []TLSASpec{eeSPKI}}},
+			NameFaults: []NameFault{{Name: "mx1", Type: dns.TypeA, Kind: ServFail}}},
+		{Name: "all-hosts-fail", Description: "MX 10 mx1 (its A query gets SERVFAIL), MX 20 mx2 (TLSA mismatch)", RFC: "RFC 7672 §2.1.2, §2.2", Expect: "fail: tlsa-invalid (4.7.323) of mx2, the DANE failure",
+			MX:         []string{"10 mx1.{z}", "20 mx2.{z}"},
+			Hosts:      []HostSpec{{Name: "mx1", TLSA: []TLSASpec{eeSPKI}}, {Name: "mx2", TLSA: []TLSASpec{mismatch}}},
+			NameFaults: []NameFault{{Name: "mx1", Type: dns.TypeA, Kind: ServFail}}},
+		{Name: "multi-addr", Description: "mx has two A records: one with no listener, one serving a chain matching 3 1 1", RFC: "RFC 7672 §2.2.2", Expect: "pass (one address refuses, the other authenticates)",
+			Hosts: []HostSpec{{Name: "mx", DeadAddr: true, TLSA: []TLSASpec{eeSPKI}}}},
+		{Name: "insecure-host", Description: "signed MX 10 mx.unsigned.test (an unsigned zone; the host publishes TLSA there)", RFC: "RFC 7672 §2.2.2", Expect: "opportunistic (insecure addresses: no TLSA lookup)",
+			MX: []string{"10 mx.unsigned.test."}},
+		{Name: "implicit-mx", NoMX: true, Description: "no MX; the domain's own A, with TLSA 3 1 1 at _25._tcp.{z}", RFC: "RFC 7672 §2.2.1, RFC 5321 §5.1", Expect: "pass (implicit MX)",
+			Hosts: []HostSpec{{Name: "@", TLSA: []TLSASpec{eeSPKI}}}},
+
+		// Digest agility and TLSA data (RFC 7671 §9, RFC 6698 §4.1, RFC 7672 §3.1.3).
+		{Name: "agility-weak-match", Description: "3 1 1 (SHA2-256) matching and 3 1 2 (SHA2-512) not matching", RFC: "RFC 7671 §9", Expect: "fail: tlsa-invalid (4.7.323); the matching SHA2-256 record is ignored",
+			Hosts: []HostSpec{{Name: "mx", TLSA: []TLSASpec{eeSPKI, {Usage: 3, Selector: 1, MatchingType: 2, Of: OfOther}}}}},
+		{Name: "tlsa-malformed", Description: "five malformed records (3 1 2 with 32 octets, usage 4, selector 2, matching type 3, 3 0 0 that is no certificate) and one matching 3 1 1", RFC: "RFC 6698 §4.1, RFC 7672 §3.1.3", Expect: "pass (the malformed records are unusable, and the short 3 1 2 does not displace the 3 1 1)",
+			Hosts: []HostSpec{{Name: "mx", TLSA: []TLSASpec{
+				{Usage: 3, Selector: 1, MatchingType: 2, Data: zeroHash},
+				{Usage: 4, Selector: 1, MatchingType: 1},
+				{Usage: 3, Selector: 2, MatchingType: 1, Data: zeroHash},
+				{Usage: 3, Selector: 1, MatchingType: 3, Data: zeroHash},
+				{Usage: 3, Selector: 0, MatchingType: 0, Data: "DEADBEEF"},
+				eeSPKI,
+			}}}},
+		{Name: "tlsa-all-malformed", Description: "only malformed records (3 1 2 with 32 octets, usage 4, 3 0 0 that is no certificate); STARTTLS server", RFC: "RFC 7672 §2.2, §3.1.3", Expect: "TLS mandatory, no authentication",
+			Hosts: []HostSpec{{Name: "mx", TLSA: []TLSASpec{
+				{Usage: 3, Selector: 1, MatchingType: 2, Data: zeroHash},
+				{Usage: 4, Selector: 1, MatchingType: 1},
+				{Usage: 3, Selector: 0, MatchingType: 0, Data: "DEADBEEF"},
+			}}}},
+		{Name: "tlsa-uppercase", Description: "matching 3 1 1 written in upper-case hex in the zone", RFC: "RFC 6698 §2.2", Expect: "pass (data compared as bytes)",
+			Hosts: []HostSpec{{Name: "mx", TLSA: []TLSASpec{{Usage: 3, Selector: 1, MatchingType: 1, UpperHex: true}}}}},
+
+		// DANE-TA and DANE-EE certificate cases (RFC 7672 §3.1, §3.2).
+		{Name: "ta-leaf-only", Description: "DANE-TA 2 1 1 of the intermediate; the server sends its leaf only", RFC: "RFC 7672 §3.1.2, RFC 7671 §5.2.2", Expect: "fail: tlsa-invalid (4.7.323): the trust anchor is not in the chain",
+			Hosts: []HostSpec{{Name: "mx", Cert: CertSpec{Issuer: CAIssued, Chain: LeafOnly}, TLSA: []TLSASpec{{Usage: 2, Selector: 1, MatchingType: 1, Of: OfIntermediate}}}}},
+		{Name: "ta-full-cert", Description: "DANE-TA 2 0 0 carrying the whole intermediate; the server sends its leaf only", RFC: "RFC 7672 §3.1.2, RFC 7671 §5.2.2", Expect: "pass (dane-ta, anchor from the record)",
+			Hosts: []HostSpec{{Name: "mx", Cert: CertSpec{Issuer: CAIssued, Chain: LeafOnly}, TLSA: []TLSASpec{{Usage: 2, Selector: 0, MatchingType: 0, Of: OfIntermediate}}}}},
+		{Name: "ta-cn-only", Description: "DANE-TA 2 0 1 of the intermediate; the leaf has CN=mx.{z} and no subjectAltName", RFC: "RFC 7672 §3.2.2", Expect: "pass (the CN counts when there is no DNS-ID)",
+			Hosts: []HostSpec{{Name: "mx", Cert: CertSpec{Issuer: CAIssued, NoSANs: true}, TLSA: []TLSASpec{taInter}}}},
+		{Name: "ta-cn-san", Description: "DANE-TA 2 0 1 of the intermediate; the leaf has CN=mx.{z} but SAN other.example", RFC: "RFC 7672 §3.2.2", Expect: "fail: certificate-host-mismatch (4.7.323): the CN is ignored beside a DNS-ID",
+			Hosts: []HostSpec{{Name: "mx", Cert: CertSpec{Issuer: CAIssued, CN: "mx.{z}", SANs: []string{"other.example"}}, TLSA: []TLSASpec{taInter}}}},
+		{Name: "ta-expired-intermediate", Description: "DANE-TA 2 1 1 of the root; the intermediate of leaf+intermediate+root expired", RFC: "RFC 7672 §3.1.2", Expect: "fail: certificate-expired (4.7.322)",
+			Hosts: []HostSpec{{Name: "mx", Cert: CertSpec{Issuer: ExpiredCAIssued, Chain: LeafIntermediateRoot}, TLSA: []TLSASpec{taRoot}}}},
+		{Name: "ee-notyet", Description: "DANE-EE 3 1 1 of a self-signed leaf that is not yet valid", RFC: "RFC 7672 §3.1.1", Expect: "pass (dane-ee ignores validity dates; the date is noted)",
+			Hosts: []HostSpec{{Name: "mx", Cert: CertSpec{Validity: NotYetValid}, TLSA: []TLSASpec{eeSPKI}}}},
 	}
 }
 

@@ -49,7 +49,10 @@ type CertKey struct {
 type PKI struct {
 	Root         CertKey
 	Intermediate CertKey
-	now          time.Time
+	// ExpiredIntermediate is a second intermediate, signed by the root,
+	// that expired a day before now (for DANE-TA expiry cases).
+	ExpiredIntermediate CertKey
+	now                 time.Time
 }
 
 // NewPKI makes a fresh root CA and intermediate (ECDSA P-256), valid
@@ -94,30 +97,56 @@ func NewPKI(now time.Time) (*PKI, error) {
 		return nil, err
 	}
 	p.Intermediate = CertKey{inter, interKey}
+
+	oldKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	nb, na := Expired.period(now)
+	oldTmpl := &x509.Certificate{
+		SerialNumber:          serial(),
+		Subject:               pkix.Name{CommonName: "daned testworld expired intermediate CA", Organization: []string{"daned testworld"}},
+		NotBefore:             nb,
+		NotAfter:              na,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLenZero:        true,
+	}
+	old, err := makeCert(oldTmpl, root, &oldKey.PublicKey, rootKey)
+	if err != nil {
+		return nil, err
+	}
+	p.ExpiredIntermediate = CertKey{old, oldKey}
 	return p, nil
 }
 
 // Leaf issues a server certificate from the intermediate with the given
 // DNS SANs (the first one is also the CN) and validity.
 func (p *PKI) Leaf(sans []string, v Validity) (CertKey, error) {
-	return newLeaf(p.now, sans, v, &p.Intermediate)
+	return newLeaf(p.now, "", sans, v, &p.Intermediate)
 }
 
 // SelfSigned makes a self-signed server certificate with the given DNS
 // SANs and validity.
 func SelfSigned(now time.Time, sans []string, v Validity) (CertKey, error) {
-	return newLeaf(now, sans, v, nil)
+	return newLeaf(now, "", sans, v, nil)
 }
 
-func newLeaf(now time.Time, sans []string, v Validity, issuer *CertKey) (CertKey, error) {
+// newLeaf makes a server certificate; cn is its subject common name, ""
+// meaning the first SAN (or a fixed text when there is none).
+func newLeaf(now time.Time, cn string, sans []string, v Validity, issuer *CertKey) (CertKey, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return CertKey{}, err
 	}
 	nb, na := v.period(now)
-	cn := "testworld self-signed"
-	if len(sans) > 0 {
+	switch {
+	case cn != "":
+	case len(sans) > 0:
 		cn = sans[0]
+	default:
+		cn = "testworld self-signed"
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial(),

@@ -149,6 +149,7 @@ type plannedHost struct {
 	host  *HostSpec
 	name  string // fqdn, canonical
 	addr4 netip.Addr
+	dead  netip.Addr // DeadAddr: an address nobody listens on
 	ln4   net.Listener
 	ln6   net.Listener
 }
@@ -185,10 +186,20 @@ func build(specs []ScenarioSpec, now time.Time, logf func(string, ...any)) (_ *W
 	for i := range specs {
 		for j := range specs[i].Hosts {
 			hs := &specs[i].Hosts[j]
-			hosts = append(hosts, &plannedHost{spec: &specs[i], host: hs, name: dns.CanonicalName(hs.Name + "." + specs[i].Name + ".test.")})
+			name := hs.Name + "." + specs[i].Name + ".test."
+			if hs.Name == "@" {
+				name = specs[i].Name + ".test."
+			}
+			hosts = append(hosts, &plannedHost{spec: &specs[i], host: hs, name: dns.CanonicalName(name)})
 		}
 	}
-	if len(origins)+len(hosts) > 254 {
+	nAddrs := len(origins) + len(hosts)
+	for _, h := range hosts {
+		if h.host.DeadAddr {
+			nAddrs++
+		}
+	}
+	if nAddrs > 254 {
 		return nil, fmt.Errorf("testworld: %d zones and %d hosts do not fit in a /24", len(origins), len(hosts))
 	}
 
@@ -233,8 +244,10 @@ func build(specs []ScenarioSpec, now time.Time, logf func(string, ...any)) (_ *W
 	}
 	// SMTP: the first listener picks the port. NoListener addresses are
 	// bound once and closed, to prove nobody else answers there.
-	for i, h := range hosts {
-		h.addr4 = nthAddr(w.block, len(origins)+i+1)
+	next := len(origins) + 1
+	for _, h := range hosts {
+		h.addr4 = nthAddr(w.block, next)
+		next++
 		ap := netip.AddrPortFrom(h.addr4, uint16(w.smtpPort)).String()
 		ln, err := net.Listen("tcp4", ap)
 		if err != nil {
@@ -247,6 +260,16 @@ func build(specs []ScenarioSpec, now time.Time, logf func(string, ...any)) (_ *W
 			ln.Close()
 		} else {
 			h.ln4 = ln
+		}
+		if h.host.DeadAddr {
+			h.dead = nthAddr(w.block, next)
+			next++
+			apd := netip.AddrPortFrom(h.dead, uint16(w.smtpPort)).String()
+			lnd, err := net.Listen("tcp4", apd)
+			if err != nil {
+				return nil, fmt.Errorf("%w: smtp %s: %v", errBind, apd, err)
+			}
+			lnd.Close()
 		}
 		if h.host.IPv6 && h.host.Mode != NoListener {
 			ap6 := netip.AddrPortFrom(netip.IPv6Loopback(), uint16(w.smtpPort)).String()
@@ -285,6 +308,11 @@ func build(specs []ScenarioSpec, now time.Time, logf func(string, ...any)) (_ *W
 		domain := spec.Name + ".test"
 		sc := Scenario{Domain: domain, Description: strings.ReplaceAll(spec.Description, "{z}", domain), RFC: spec.RFC, Expect: spec.Expect}
 		if spec.NoZone {
+			if spec.CNAME != "" {
+				if err := byOrigin["test."].addString(spec.Name + ".test. CNAME " + spec.CNAME); err != nil {
+					return nil, err
+				}
+			}
 			if !spec.Helper {
 				w.scenarios = append(w.scenarios, sc)
 			}
@@ -296,6 +324,15 @@ func build(specs []ScenarioSpec, now time.Time, logf func(string, ...any)) (_ *W
 		}
 		if !spec.Helper {
 			w.scenarios = append(w.scenarios, sc)
+		}
+	}
+	// TLSA records at names that are not hosts, now that every host has
+	// its certificates.
+	for i := range specs {
+		if len(specs[i].TLSAAt) > 0 {
+			if err := w.fillTLSAAt(byOrigin[specs[i].Name+".test."], &specs[i]); err != nil {
+				return nil, err
+			}
 		}
 	}
 	// Delegations, then finish every zone.
@@ -367,34 +404,50 @@ func (w *World) fillZone(z *zone, spec *ScenarioSpec, hosts []*plannedHost, sc *
 	for _, h := range hosts {
 		hs := h.host
 		sans := hs.Cert.SANs
-		if sans == nil {
+		switch {
+		case hs.Cert.NoSANs:
+			sans = nil
+		case sans == nil:
 			sans = []string{strings.TrimSuffix(h.name, ".")}
-		} else {
+		default:
 			sans = append([]string(nil), sans...)
 			for i := range sans {
 				sans[i] = strings.ReplaceAll(sans[i], "{z}", bare)
 			}
 		}
+		cn := strings.ReplaceAll(hs.Cert.CN, "{z}", bare)
+		if cn == "" && hs.Cert.NoSANs {
+			cn = strings.TrimSuffix(h.name, ".")
+		}
 		var leaf CertKey
 		var err error
 		var chain []*x509.Certificate
-		if hs.Cert.Issuer == CAIssued {
-			leaf, err = w.pki.Leaf(sans, hs.Cert.Validity)
+		switch hs.Cert.Issuer {
+		case CAIssued, ExpiredCAIssued:
+			inter := &w.pki.Intermediate
+			if hs.Cert.Issuer == ExpiredCAIssued {
+				inter = &w.pki.ExpiredIntermediate
+			}
+			leaf, err = newLeaf(w.now, cn, sans, hs.Cert.Validity, inter)
 			chain = []*x509.Certificate{leaf.Cert}
 			switch hs.Cert.Chain {
 			case LeafIntermediate:
-				chain = append(chain, w.pki.Intermediate.Cert)
+				chain = append(chain, inter.Cert)
 			case LeafIntermediateRoot:
-				chain = append(chain, w.pki.Intermediate.Cert, w.pki.Root.Cert)
+				chain = append(chain, inter.Cert, w.pki.Root.Cert)
 			}
-		} else {
-			leaf, err = SelfSigned(w.now, sans, hs.Cert.Validity)
+		default:
+			leaf, err = newLeaf(w.now, cn, sans, hs.Cert.Validity, nil)
 			chain = []*x509.Certificate{leaf.Cert}
 		}
 		if err != nil {
 			return err
 		}
 		info := &Host{Name: strings.TrimSuffix(h.name, "."), Mode: hs.Mode, Chain: chain, Key: leaf.Key}
+		if h.dead.IsValid() {
+			info.Addrs = append(info.Addrs, netip.AddrPortFrom(h.dead, uint16(w.smtpPort)))
+			z.add(&dns.A{Hdr: dns.RR_Header{Name: h.name, Rrtype: dns.TypeA, Class: dns.ClassINET}, A: h.dead.AsSlice()})
+		}
 		info.Addrs = append(info.Addrs, netip.AddrPortFrom(h.addr4, uint16(w.smtpPort)))
 		z.add(&dns.A{Hdr: dns.RR_Header{Name: h.name, Rrtype: dns.TypeA, Class: dns.ClassINET}, A: h.addr4.AsSlice()})
 		if hs.IPv6 {
@@ -408,28 +461,11 @@ func (w *World) fillZone(z *zone, spec *ScenarioSpec, hosts []*plannedHost, sc *
 			owner = target
 		}
 		for _, t := range hs.TLSA {
-			data := t.Data
-			if data == "" {
-				var c *x509.Certificate
-				switch t.Of {
-				case OfLeaf:
-					c = leaf.Cert
-				case OfIntermediate:
-					c = w.pki.Intermediate.Cert
-				case OfRoot:
-					c = w.pki.Root.Cert
-				case OfOther:
-					other, err := SelfSigned(w.now, []string{"other.invalid"}, Valid)
-					if err != nil {
-						return err
-					}
-					c = other.Cert
-				}
-				data = TLSAData(c, t.Selector, t.MatchingType)
+			text, err := w.addTLSA(z, owner, t, leaf.Cert)
+			if err != nil {
+				return err
 			}
-			z.add(&dns.TLSA{Hdr: dns.RR_Header{Name: owner, Rrtype: dns.TypeTLSA, Class: dns.ClassINET},
-				Usage: t.Usage, Selector: t.Selector, MatchingType: t.MatchingType, Certificate: data})
-			info.TLSA = append(info.TLSA, fmt.Sprintf("%d %d %d %s", t.Usage, t.Selector, t.MatchingType, data))
+			info.TLSA = append(info.TLSA, text)
 		}
 		w.hosts[info.Name] = info
 		sc.Hosts = append(sc.Hosts, *info)
@@ -452,6 +488,58 @@ func (w *World) fillZone(z *zone, spec *ScenarioSpec, hosts []*plannedHost, sc *
 			z.nosig[k] = true
 		default:
 			return fmt.Errorf("testworld: scenario %s: unknown name fault %d", spec.Name, f.Kind)
+		}
+	}
+	return nil
+}
+
+// addTLSA adds one TLSA record at owner, computing its data from leaf
+// (or the certificate t.Of names) unless t.Data is set, and returns it in
+// presentation form.
+func (w *World) addTLSA(z *zone, owner string, t TLSASpec, leaf *x509.Certificate) (string, error) {
+	data := t.Data
+	if data == "" {
+		var c *x509.Certificate
+		switch t.Of {
+		case OfLeaf:
+			c = leaf
+		case OfIntermediate:
+			c = w.pki.Intermediate.Cert
+		case OfRoot:
+			c = w.pki.Root.Cert
+		case OfOther:
+			other, err := SelfSigned(w.now, []string{"other.invalid"}, Valid)
+			if err != nil {
+				return "", err
+			}
+			c = other.Cert
+		}
+		data = TLSAData(c, t.Selector, t.MatchingType)
+		if t.UpperHex {
+			data = strings.ToUpper(data)
+		}
+	}
+	text := fmt.Sprintf("%d %d %d %s", t.Usage, t.Selector, t.MatchingType, data)
+	if err := z.addString(owner + " TLSA " + text); err != nil {
+		return "", err
+	}
+	return text, nil
+}
+
+// fillTLSAAt publishes a scenario's TLSAAt records.
+func (w *World) fillTLSAAt(z *zone, spec *ScenarioSpec) error {
+	bare := strings.TrimSuffix(z.origin, ".")
+	for _, n := range spec.TLSAAt {
+		hostName := strings.ReplaceAll(n.Host, "{z}", bare)
+		h, ok := w.hosts[hostName]
+		if !ok {
+			return fmt.Errorf("testworld: scenario %s: TLSAAt names unknown host %q", spec.Name, hostName)
+		}
+		owner := dns.CanonicalName("_25._tcp." + n.Name + "." + z.origin)
+		for _, t := range n.TLSA {
+			if _, err := w.addTLSA(z, owner, t, h.Chain[0]); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

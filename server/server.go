@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 
+	"github.com/daned/daned/cache"
 	"github.com/daned/daned/dnsname"
 	"github.com/daned/daned/engine"
 	danev1 "github.com/daned/daned/proto/dane/v1"
@@ -30,20 +31,38 @@ type Validator interface {
 	Validate(ctx context.Context, domain string, opts engine.Options) (*engine.Result, error)
 }
 
-// Config configures a Server.
+// Config configures a Server. Zero values are the documented defaults.
 type Config struct {
 	// Engine answers validations. Required.
 	Engine Validator
 	// Logger receives one record per verdict; nil means slog.Default().
 	Logger *slog.Logger
+	// CacheSize bounds the cached verdicts; 0 means verdicts are not
+	// cached (identical concurrent requests still share one validation).
+	CacheSize int
+	// RefreshAhead is the fraction of a cached verdict's lifetime after
+	// which a request for it also refreshes it in the background; 0 means
+	// 0.8.
+	RefreshAhead float64
+	// Forget drops the cached DNS answers and probe results of a domain
+	// for Invalidate; nil when they are not cached.
+	Forget Forgetter
+	// StreamConcurrency bounds the requests of one ValidateStream worked
+	// on at once; 0 means 16.
+	StreamConcurrency int
+	// Now is the clock of the verdict cache; nil means time.Now.
+	Now func() time.Time
 }
 
 // Server implements dane.v1.DaneService.
 type Server struct {
 	danev1.UnimplementedDaneServiceServer
-	engine Validator
-	log    *slog.Logger
-	health *health.Server
+	engine            Validator
+	log               *slog.Logger
+	health            *health.Server
+	v                 verdicts
+	forget            Forgetter
+	streamConcurrency int
 }
 
 // New returns a Server.
@@ -51,10 +70,28 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Engine == nil {
 		return nil, errors.New("server: an engine is required")
 	}
+	if cfg.CacheSize < 0 || cfg.StreamConcurrency < 0 || cfg.RefreshAhead < 0 || cfg.RefreshAhead >= 1 {
+		return nil, errors.New("server: cache size and stream concurrency must not be negative, refresh-ahead must be in [0, 1)")
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Server{engine: cfg.Engine, log: cfg.Logger, health: health.NewServer()}, nil
+	if cfg.RefreshAhead == 0 {
+		cfg.RefreshAhead = 0.8
+	}
+	if cfg.StreamConcurrency == 0 {
+		cfg.StreamConcurrency = 16
+	}
+	s := &Server{engine: cfg.Engine, log: cfg.Logger, health: health.NewServer(), forget: cfg.Forget, streamConcurrency: cfg.StreamConcurrency}
+	s.v.refreshAt = cfg.RefreshAhead
+	if cfg.CacheSize > 0 {
+		l, err := cache.NewLRU[verdictKey, *danev1.ValidateResponse](cfg.CacheSize, cfg.Now)
+		if err != nil {
+			return nil, err
+		}
+		s.v.lru = l
+	}
+	return s, nil
 }
 
 // Register registers the DANE service, grpc.health.v1 (SERVING) and
@@ -81,18 +118,33 @@ func (s *Server) SetServing(serving bool) {
 // Validate implements dane.v1.DaneService.Validate.
 func (s *Server) Validate(ctx context.Context, req *danev1.ValidateRequest) (*danev1.ValidateResponse, error) {
 	start := time.Now()
-	res, err := s.engine.Validate(ctx, req.GetDomain(), engine.Options{PolicyOnly: req.GetPolicyOnly()})
+	domain, err := dnsname.Normalize(req.GetDomain())
+	if err != nil {
+		return nil, callError(err)
+	}
+	resp, err := s.verdict(ctx, domain, req.GetPolicyOnly(), req.GetBypassCache())
 	if err != nil {
 		return nil, callError(err)
 	}
 	s.log.LogAttrs(ctx, slog.LevelInfo, "verdict",
-		slog.String("domain", res.Domain),
-		slog.String("action", res.Verdict.Action.String()),
-		slog.String("reason", res.Verdict.Reason.String()),
-		slog.String("status", res.Verdict.Status.Code),
+		slog.String("domain", resp.GetDomain()),
+		slog.String("action", resp.GetAction().String()),
+		slog.String("reason", resp.GetReason().String()),
+		slog.String("status", resp.GetStatusCode()),
 		slog.Duration("duration", time.Since(start)),
-		slog.Bool("from_cache", res.FromCache))
-	return ToProto(res), nil
+		slog.Bool("from_cache", resp.GetFromCache()))
+	return resp, nil
+}
+
+// Invalidate implements dane.v1.DaneService.Invalidate.
+func (s *Server) Invalidate(ctx context.Context, req *danev1.InvalidateRequest) (*danev1.InvalidateResponse, error) {
+	domain, err := dnsname.Normalize(req.GetDomain())
+	if err != nil {
+		return nil, callError(err)
+	}
+	n := s.invalidate(domain)
+	s.log.LogAttrs(ctx, slog.LevelInfo, "invalidate", slog.String("domain", domain), slog.Int("removed", n))
+	return &danev1.InvalidateResponse{Domain: domain, Removed: uint32(n)}, nil
 }
 
 // callError maps an engine error to a gRPC status.

@@ -59,11 +59,11 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	eng, err := ec.Build()
+	built, err := ec.BuildService()
 	if err != nil {
 		return err
 	}
-	srv, err := server.New(server.Config{Engine: eng, Logger: logger})
+	srv, err := server.New(server.Config{Engine: built.Engine, Logger: logger, CacheSize: ec.CacheSize, Forget: built})
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/daned/daned/cache"
 	"github.com/daned/daned/engine"
 	"github.com/daned/daned/probe"
 	"github.com/daned/daned/resolver"
@@ -112,6 +113,10 @@ type Engine struct {
 	MaxMXHosts       int
 	FailureTTL       time.Duration
 	ValidateTimeout  time.Duration
+	CacheSize        int
+	CacheMinTTL      time.Duration
+	CacheMaxTTL      time.Duration
+	ProbeCacheTTL    time.Duration
 }
 
 // Register defines the engine flags on fs with their production defaults.
@@ -130,6 +135,10 @@ func (c *Engine) Register(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxMXHosts, "max-mx-hosts", 10, "most MX hosts considered per domain, in preference order")
 	fs.DurationVar(&c.FailureTTL, "failure-ttl", 30*time.Second, "longest time a verdict resting on a failure may be reused")
 	fs.DurationVar(&c.ValidateTimeout, "validate-timeout", 60*time.Second, "deadline of a whole validation when the caller sets none")
+	fs.IntVar(&c.CacheSize, "cache-size", 100000, "most entries of each cache (verdicts, DNS answers, probe results); 0 disables caching")
+	fs.DurationVar(&c.CacheMinTTL, "cache-min-ttl", 0, "shortest time a DNS answer is cached, whatever its TTL (0: its TTL; a TTL of 0 is not cached)")
+	fs.DurationVar(&c.CacheMaxTTL, "cache-max-ttl", time.Hour, "longest time a DNS answer is cached, whatever its TTL")
+	fs.DurationVar(&c.ProbeCacheTTL, "probe-cache-ttl", 10*time.Minute, "longest time a probe result is reused (never past the TLSA TTL)")
 }
 
 // ParseTLSVersion parses "1.0" … "1.3".
@@ -147,8 +156,43 @@ func ParseTLSVersion(s string) (uint16, error) {
 	return 0, fmt.Errorf("TLS version %q: want 1.0, 1.1, 1.2 or 1.3", s)
 }
 
-// Build makes the resolver, the prober and the engine.
+// Built is what Build makes: the engine and the caches it reads through
+// (nil when caching is disabled).
+type Built struct {
+	Engine *engine.Engine
+	DNS    *cache.Resolver
+	Probes *cache.Prober
+}
+
+// Forget drops the cached DNS answers of names and the cached probes of
+// addrs (server.Forgetter).
+func (b *Built) Forget(names []string, addrs []netip.Addr) int {
+	n := 0
+	if b.DNS != nil {
+		n += b.DNS.Forget(names...)
+	}
+	if b.Probes != nil {
+		n += b.Probes.Forget(addrs...)
+	}
+	return n
+}
+
+// Build makes an engine without caches, for one-shot use (danectl's
+// in-process check, tests).
 func (c *Engine) Build() (*engine.Engine, error) {
+	b, err := c.build(false)
+	if err != nil {
+		return nil, err
+	}
+	return b.Engine, nil
+}
+
+// BuildService makes the engine of a long-running service: its resolver
+// and prober read through caches bounded by --cache-size (none when it is
+// 0).
+func (c *Engine) BuildService() (*Built, error) { return c.build(c.CacheSize > 0) }
+
+func (c *Engine) build(cached bool) (*Built, error) {
 	res, err := resolver.New(resolver.Config{Server: c.Resolver, Trusted: c.ResolverTrusted, Timeout: c.ResolverTimeout})
 	if err != nil {
 		return nil, err
@@ -171,12 +215,36 @@ func (c *Engine) Build() (*engine.Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	if c.ProbeConcurrency < 1 || c.MaxMXHosts < 1 {
-		return nil, fmt.Errorf("--probe-concurrency and --max-mx-hosts must be at least 1")
+	if c.ProbeConcurrency < 1 || c.MaxMXHosts < 1 || c.CacheSize < 0 {
+		return nil, fmt.Errorf("--probe-concurrency and --max-mx-hosts must be at least 1, --cache-size at least 0")
 	}
-	return engine.New(engine.Config{
-		Resolver:         res,
-		Prober:           pr,
+	b := &Built{}
+	var lookup engine.Resolver = res
+	var prober engine.Prober = pr
+	if cached {
+		if b.DNS, err = cache.NewResolver(cache.ResolverConfig{
+			Upstream:     res,
+			Size:         c.CacheSize,
+			MinTTL:       c.CacheMinTTL,
+			MaxTTL:       c.CacheMaxTTL,
+			FailureTTL:   c.FailureTTL,
+			FetchTimeout: c.ResolverTimeout * 4,
+		}); err != nil {
+			return nil, err
+		}
+		if b.Probes, err = cache.NewProber(cache.ProberConfig{
+			Upstream:   pr,
+			Size:       c.CacheSize,
+			TTL:        c.ProbeCacheTTL,
+			FailureTTL: c.FailureTTL,
+		}); err != nil {
+			return nil, err
+		}
+		lookup, prober = b.DNS, b.Probes
+	}
+	b.Engine, err = engine.New(engine.Config{
+		Resolver:         lookup,
+		Prober:           prober,
 		Targets:          probe.TargetPolicy{Allow: c.ProbeAllow},
 		InsecureMX:       imx,
 		MaxMXHosts:       c.MaxMXHosts,
@@ -184,6 +252,10 @@ func (c *Engine) Build() (*engine.Engine, error) {
 		FailureTTL:       c.FailureTTL,
 		Timeout:          c.ValidateTimeout,
 	})
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 // Parse applies the environment, then parses args. A usage error is

@@ -355,6 +355,314 @@ func (Reason) EnumDescriptor() ([]byte, []int) {
 	return file_dane_v1_dane_proto_rawDescGZIP(), []int{3}
 }
 
+// ValidateStreamRequest is one request of a ValidateStream.
+type ValidateStreamRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Chosen by the caller and echoed in the answer.
+	RequestId string `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// What to validate.
+	Request       *ValidateRequest `protobuf:"bytes,2,opt,name=request,proto3" json:"request,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ValidateStreamRequest) Reset() {
+	*x = ValidateStreamRequest{}
+	mi := &file_dane_v1_dane_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ValidateStreamRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ValidateStreamRequest) ProtoMessage() {}
+
+func (x *ValidateStreamRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dane_v1_dane_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ValidateStreamRequest.ProtoReflect.Descriptor instead.
+func (*ValidateStreamRequest) Descriptor() ([]byte, []int) {
+	return file_dane_v1_dane_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *ValidateStreamRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *ValidateStreamRequest) GetRequest() *ValidateRequest {
+	if x != nil {
+		return x.Request
+	}
+	return nil
+}
+
+// ValidateStreamResponse answers one ValidateStreamRequest.
+type ValidateStreamResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The request_id of the request this answers.
+	RequestId string `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Types that are valid to be assigned to Result:
+	//
+	//	*ValidateStreamResponse_Response
+	//	*ValidateStreamResponse_Error
+	Result        isValidateStreamResponse_Result `protobuf_oneof:"result"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ValidateStreamResponse) Reset() {
+	*x = ValidateStreamResponse{}
+	mi := &file_dane_v1_dane_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ValidateStreamResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ValidateStreamResponse) ProtoMessage() {}
+
+func (x *ValidateStreamResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dane_v1_dane_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ValidateStreamResponse.ProtoReflect.Descriptor instead.
+func (*ValidateStreamResponse) Descriptor() ([]byte, []int) {
+	return file_dane_v1_dane_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ValidateStreamResponse) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *ValidateStreamResponse) GetResult() isValidateStreamResponse_Result {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+func (x *ValidateStreamResponse) GetResponse() *ValidateResponse {
+	if x != nil {
+		if x, ok := x.Result.(*ValidateStreamResponse_Response); ok {
+			return x.Response
+		}
+	}
+	return nil
+}
+
+func (x *ValidateStreamResponse) GetError() *StreamError {
+	if x != nil {
+		if x, ok := x.Result.(*ValidateStreamResponse_Error); ok {
+			return x.Error
+		}
+	}
+	return nil
+}
+
+type isValidateStreamResponse_Result interface {
+	isValidateStreamResponse_Result()
+}
+
+type ValidateStreamResponse_Response struct {
+	// The verdict, exactly as Validate would return it.
+	Response *ValidateResponse `protobuf:"bytes,2,opt,name=response,proto3,oneof"`
+}
+
+type ValidateStreamResponse_Error struct {
+	// Why there is no verdict for this request.
+	Error *StreamError `protobuf:"bytes,3,opt,name=error,proto3,oneof"`
+}
+
+func (*ValidateStreamResponse_Response) isValidateStreamResponse_Result() {}
+
+func (*ValidateStreamResponse_Error) isValidateStreamResponse_Result() {}
+
+// StreamError is the error of one request of a stream: what Validate
+// would have returned as a gRPC status.
+type StreamError struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The gRPC status code name, such as "INVALID_ARGUMENT" or
+	// "DEADLINE_EXCEEDED".
+	Code string `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	// The status message, naming the problem.
+	Message       string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamError) Reset() {
+	*x = StreamError{}
+	mi := &file_dane_v1_dane_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamError) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamError) ProtoMessage() {}
+
+func (x *StreamError) ProtoReflect() protoreflect.Message {
+	mi := &file_dane_v1_dane_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamError.ProtoReflect.Descriptor instead.
+func (*StreamError) Descriptor() ([]byte, []int) {
+	return file_dane_v1_dane_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *StreamError) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *StreamError) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+// InvalidateRequest names the domain whose cached answers to drop.
+type InvalidateRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The destination domain, in any form Validate accepts.
+	Domain        string `protobuf:"bytes,1,opt,name=domain,proto3" json:"domain,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InvalidateRequest) Reset() {
+	*x = InvalidateRequest{}
+	mi := &file_dane_v1_dane_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InvalidateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InvalidateRequest) ProtoMessage() {}
+
+func (x *InvalidateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dane_v1_dane_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InvalidateRequest.ProtoReflect.Descriptor instead.
+func (*InvalidateRequest) Descriptor() ([]byte, []int) {
+	return file_dane_v1_dane_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *InvalidateRequest) GetDomain() string {
+	if x != nil {
+		return x.Domain
+	}
+	return ""
+}
+
+// InvalidateResponse says what was dropped.
+type InvalidateResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The domain as normalised.
+	Domain string `protobuf:"bytes,1,opt,name=domain,proto3" json:"domain,omitempty"`
+	// How many cache entries were dropped (verdicts, DNS answers and probe
+	// results); 0 when nothing about the domain was cached.
+	Removed       uint32 `protobuf:"varint,2,opt,name=removed,proto3" json:"removed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InvalidateResponse) Reset() {
+	*x = InvalidateResponse{}
+	mi := &file_dane_v1_dane_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InvalidateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InvalidateResponse) ProtoMessage() {}
+
+func (x *InvalidateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dane_v1_dane_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InvalidateResponse.ProtoReflect.Descriptor instead.
+func (*InvalidateResponse) Descriptor() ([]byte, []int) {
+	return file_dane_v1_dane_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *InvalidateResponse) GetDomain() string {
+	if x != nil {
+		return x.Domain
+	}
+	return ""
+}
+
+func (x *InvalidateResponse) GetRemoved() uint32 {
+	if x != nil {
+		return x.Removed
+	}
+	return 0
+}
+
 // ValidateRequest asks for the DANE verdict of one destination domain.
 type ValidateRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -368,8 +676,8 @@ type ValidateRequest struct {
 	// enforce each host's host_policy itself (for DANE_REQUIRED hosts, by
 	// matching the host's tlsa records).
 	PolicyOnly bool `protobuf:"varint,2,opt,name=policy_only,json=policyOnly,proto3" json:"policy_only,omitempty"`
-	// When true, no cached answer is used; fresh answers still refill the
-	// cache.
+	// When true, no cached answer is used (no cached verdict, DNS answer or
+	// probe result); fresh answers still refill the cache.
 	BypassCache   bool `protobuf:"varint,3,opt,name=bypass_cache,json=bypassCache,proto3" json:"bypass_cache,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -377,7 +685,7 @@ type ValidateRequest struct {
 
 func (x *ValidateRequest) Reset() {
 	*x = ValidateRequest{}
-	mi := &file_dane_v1_dane_proto_msgTypes[0]
+	mi := &file_dane_v1_dane_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -389,7 +697,7 @@ func (x *ValidateRequest) String() string {
 func (*ValidateRequest) ProtoMessage() {}
 
 func (x *ValidateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dane_v1_dane_proto_msgTypes[0]
+	mi := &file_dane_v1_dane_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -402,7 +710,7 @@ func (x *ValidateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateRequest.ProtoReflect.Descriptor instead.
 func (*ValidateRequest) Descriptor() ([]byte, []int) {
-	return file_dane_v1_dane_proto_rawDescGZIP(), []int{0}
+	return file_dane_v1_dane_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ValidateRequest) GetDomain() string {
@@ -466,7 +774,8 @@ type ValidateResponse struct {
 	// How long the verdict may be reused: never longer than the smallest TTL
 	// of any DNS record it rests on.
 	Ttl *durationpb.Duration `protobuf:"bytes,10,opt,name=ttl,proto3" json:"ttl,omitempty"`
-	// True when the verdict was served from daned's cache.
+	// True when the verdict was served from daned's cache; ttl is then what
+	// remains of its lifetime.
 	FromCache bool `protobuf:"varint,11,opt,name=from_cache,json=fromCache,proto3" json:"from_cache,omitempty"`
 	// DNSSEC state of the MX RRset (or of its denial).
 	MxSecurity DnsSecurity `protobuf:"varint,12,opt,name=mx_security,json=mxSecurity,proto3,enum=dane.v1.DnsSecurity" json:"mx_security,omitempty"`
@@ -481,7 +790,7 @@ type ValidateResponse struct {
 
 func (x *ValidateResponse) Reset() {
 	*x = ValidateResponse{}
-	mi := &file_dane_v1_dane_proto_msgTypes[1]
+	mi := &file_dane_v1_dane_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -493,7 +802,7 @@ func (x *ValidateResponse) String() string {
 func (*ValidateResponse) ProtoMessage() {}
 
 func (x *ValidateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dane_v1_dane_proto_msgTypes[1]
+	mi := &file_dane_v1_dane_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -506,7 +815,7 @@ func (x *ValidateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateResponse.ProtoReflect.Descriptor instead.
 func (*ValidateResponse) Descriptor() ([]byte, []int) {
-	return file_dane_v1_dane_proto_rawDescGZIP(), []int{1}
+	return file_dane_v1_dane_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ValidateResponse) GetDomain() string {
@@ -649,7 +958,7 @@ type MxHost struct {
 
 func (x *MxHost) Reset() {
 	*x = MxHost{}
-	mi := &file_dane_v1_dane_proto_msgTypes[2]
+	mi := &file_dane_v1_dane_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -661,7 +970,7 @@ func (x *MxHost) String() string {
 func (*MxHost) ProtoMessage() {}
 
 func (x *MxHost) ProtoReflect() protoreflect.Message {
-	mi := &file_dane_v1_dane_proto_msgTypes[2]
+	mi := &file_dane_v1_dane_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -674,7 +983,7 @@ func (x *MxHost) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MxHost.ProtoReflect.Descriptor instead.
 func (*MxHost) Descriptor() ([]byte, []int) {
-	return file_dane_v1_dane_proto_rawDescGZIP(), []int{2}
+	return file_dane_v1_dane_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *MxHost) GetName() string {
@@ -790,7 +1099,7 @@ type TlsaRecord struct {
 
 func (x *TlsaRecord) Reset() {
 	*x = TlsaRecord{}
-	mi := &file_dane_v1_dane_proto_msgTypes[3]
+	mi := &file_dane_v1_dane_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -802,7 +1111,7 @@ func (x *TlsaRecord) String() string {
 func (*TlsaRecord) ProtoMessage() {}
 
 func (x *TlsaRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_dane_v1_dane_proto_msgTypes[3]
+	mi := &file_dane_v1_dane_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -815,7 +1124,7 @@ func (x *TlsaRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TlsaRecord.ProtoReflect.Descriptor instead.
 func (*TlsaRecord) Descriptor() ([]byte, []int) {
-	return file_dane_v1_dane_proto_rawDescGZIP(), []int{3}
+	return file_dane_v1_dane_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *TlsaRecord) GetUsage() uint32 {
@@ -891,7 +1200,7 @@ type AddressResult struct {
 
 func (x *AddressResult) Reset() {
 	*x = AddressResult{}
-	mi := &file_dane_v1_dane_proto_msgTypes[4]
+	mi := &file_dane_v1_dane_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -903,7 +1212,7 @@ func (x *AddressResult) String() string {
 func (*AddressResult) ProtoMessage() {}
 
 func (x *AddressResult) ProtoReflect() protoreflect.Message {
-	mi := &file_dane_v1_dane_proto_msgTypes[4]
+	mi := &file_dane_v1_dane_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -916,7 +1225,7 @@ func (x *AddressResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddressResult.ProtoReflect.Descriptor instead.
 func (*AddressResult) Descriptor() ([]byte, []int) {
-	return file_dane_v1_dane_proto_rawDescGZIP(), []int{4}
+	return file_dane_v1_dane_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *AddressResult) GetIp() string {
@@ -1014,7 +1323,7 @@ type Certificate struct {
 
 func (x *Certificate) Reset() {
 	*x = Certificate{}
-	mi := &file_dane_v1_dane_proto_msgTypes[5]
+	mi := &file_dane_v1_dane_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1026,7 +1335,7 @@ func (x *Certificate) String() string {
 func (*Certificate) ProtoMessage() {}
 
 func (x *Certificate) ProtoReflect() protoreflect.Message {
-	mi := &file_dane_v1_dane_proto_msgTypes[5]
+	mi := &file_dane_v1_dane_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1039,7 +1348,7 @@ func (x *Certificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Certificate.ProtoReflect.Descriptor instead.
 func (*Certificate) Descriptor() ([]byte, []int) {
-	return file_dane_v1_dane_proto_rawDescGZIP(), []int{5}
+	return file_dane_v1_dane_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Certificate) GetSubject() string {
@@ -1095,7 +1404,25 @@ var File_dane_v1_dane_proto protoreflect.FileDescriptor
 
 const file_dane_v1_dane_proto_rawDesc = "" +
 	"\n" +
-	"\x12dane/v1/dane.proto\x12\adane.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"m\n" +
+	"\x12dane/v1/dane.proto\x12\adane.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"j\n" +
+	"\x15ValidateStreamRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x122\n" +
+	"\arequest\x18\x02 \x01(\v2\x18.dane.v1.ValidateRequestR\arequest\"\xa8\x01\n" +
+	"\x16ValidateStreamResponse\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x127\n" +
+	"\bresponse\x18\x02 \x01(\v2\x19.dane.v1.ValidateResponseH\x00R\bresponse\x12,\n" +
+	"\x05error\x18\x03 \x01(\v2\x14.dane.v1.StreamErrorH\x00R\x05errorB\b\n" +
+	"\x06result\";\n" +
+	"\vStreamError\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\tR\x04code\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"+\n" +
+	"\x11InvalidateRequest\x12\x16\n" +
+	"\x06domain\x18\x01 \x01(\tR\x06domain\"F\n" +
+	"\x12InvalidateResponse\x12\x16\n" +
+	"\x06domain\x18\x01 \x01(\tR\x06domain\x12\x18\n" +
+	"\aremoved\x18\x02 \x01(\rR\aremoved\"m\n" +
 	"\x0fValidateRequest\x12\x16\n" +
 	"\x06domain\x18\x01 \x01(\tR\x06domain\x12\x1f\n" +
 	"\vpolicy_only\x18\x02 \x01(\bR\n" +
@@ -1216,9 +1543,12 @@ const file_dane_v1_dane_proto_rawDesc = "" +
 	"\x0eREASON_TIMEOUT\x10\x11\x12\x15\n" +
 	"\x11REASON_NOT_PROBED\x10\x12\x12\x15\n" +
 	"\x11REASON_SMTP_ERROR\x10\x13\x12\x19\n" +
-	"\x15REASON_NOT_CONSIDERED\x10\x142N\n" +
+	"\x15REASON_NOT_CONSIDERED\x10\x142\xec\x01\n" +
 	"\vDaneService\x12?\n" +
-	"\bValidate\x12\x18.dane.v1.ValidateRequest\x1a\x19.dane.v1.ValidateResponseB-Z+github.com/daned/daned/proto/dane/v1;danev1b\x06proto3"
+	"\bValidate\x12\x18.dane.v1.ValidateRequest\x1a\x19.dane.v1.ValidateResponse\x12U\n" +
+	"\x0eValidateStream\x12\x1e.dane.v1.ValidateStreamRequest\x1a\x1f.dane.v1.ValidateStreamResponse(\x010\x01\x12E\n" +
+	"\n" +
+	"Invalidate\x12\x1a.dane.v1.InvalidateRequest\x1a\x1b.dane.v1.InvalidateResponseB-Z+github.com/daned/daned/proto/dane/v1;danev1b\x06proto3"
 
 var (
 	file_dane_v1_dane_proto_rawDescOnce sync.Once
@@ -1233,48 +1563,60 @@ func file_dane_v1_dane_proto_rawDescGZIP() []byte {
 }
 
 var file_dane_v1_dane_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_dane_v1_dane_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_dane_v1_dane_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_dane_v1_dane_proto_goTypes = []any{
-	(Policy)(0),                   // 0: dane.v1.Policy
-	(Action)(0),                   // 1: dane.v1.Action
-	(DnsSecurity)(0),              // 2: dane.v1.DnsSecurity
-	(Reason)(0),                   // 3: dane.v1.Reason
-	(*ValidateRequest)(nil),       // 4: dane.v1.ValidateRequest
-	(*ValidateResponse)(nil),      // 5: dane.v1.ValidateResponse
-	(*MxHost)(nil),                // 6: dane.v1.MxHost
-	(*TlsaRecord)(nil),            // 7: dane.v1.TlsaRecord
-	(*AddressResult)(nil),         // 8: dane.v1.AddressResult
-	(*Certificate)(nil),           // 9: dane.v1.Certificate
-	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 11: google.protobuf.Duration
+	(Policy)(0),                    // 0: dane.v1.Policy
+	(Action)(0),                    // 1: dane.v1.Action
+	(DnsSecurity)(0),               // 2: dane.v1.DnsSecurity
+	(Reason)(0),                    // 3: dane.v1.Reason
+	(*ValidateStreamRequest)(nil),  // 4: dane.v1.ValidateStreamRequest
+	(*ValidateStreamResponse)(nil), // 5: dane.v1.ValidateStreamResponse
+	(*StreamError)(nil),            // 6: dane.v1.StreamError
+	(*InvalidateRequest)(nil),      // 7: dane.v1.InvalidateRequest
+	(*InvalidateResponse)(nil),     // 8: dane.v1.InvalidateResponse
+	(*ValidateRequest)(nil),        // 9: dane.v1.ValidateRequest
+	(*ValidateResponse)(nil),       // 10: dane.v1.ValidateResponse
+	(*MxHost)(nil),                 // 11: dane.v1.MxHost
+	(*TlsaRecord)(nil),             // 12: dane.v1.TlsaRecord
+	(*AddressResult)(nil),          // 13: dane.v1.AddressResult
+	(*Certificate)(nil),            // 14: dane.v1.Certificate
+	(*timestamppb.Timestamp)(nil),  // 15: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),    // 16: google.protobuf.Duration
 }
 var file_dane_v1_dane_proto_depIdxs = []int32{
-	0,  // 0: dane.v1.ValidateResponse.policy:type_name -> dane.v1.Policy
-	1,  // 1: dane.v1.ValidateResponse.action:type_name -> dane.v1.Action
-	3,  // 2: dane.v1.ValidateResponse.reason:type_name -> dane.v1.Reason
-	6,  // 3: dane.v1.ValidateResponse.mx_hosts:type_name -> dane.v1.MxHost
-	10, // 4: dane.v1.ValidateResponse.checked_at:type_name -> google.protobuf.Timestamp
-	11, // 5: dane.v1.ValidateResponse.ttl:type_name -> google.protobuf.Duration
-	2,  // 6: dane.v1.ValidateResponse.mx_security:type_name -> dane.v1.DnsSecurity
-	2,  // 7: dane.v1.MxHost.mx_security:type_name -> dane.v1.DnsSecurity
-	2,  // 8: dane.v1.MxHost.address_security:type_name -> dane.v1.DnsSecurity
-	2,  // 9: dane.v1.MxHost.tlsa_security:type_name -> dane.v1.DnsSecurity
-	7,  // 10: dane.v1.MxHost.tlsa:type_name -> dane.v1.TlsaRecord
-	0,  // 11: dane.v1.MxHost.host_policy:type_name -> dane.v1.Policy
-	3,  // 12: dane.v1.MxHost.reason:type_name -> dane.v1.Reason
-	8,  // 13: dane.v1.MxHost.addresses:type_name -> dane.v1.AddressResult
-	3,  // 14: dane.v1.AddressResult.reason:type_name -> dane.v1.Reason
-	9,  // 15: dane.v1.AddressResult.chain:type_name -> dane.v1.Certificate
-	11, // 16: dane.v1.AddressResult.elapsed:type_name -> google.protobuf.Duration
-	10, // 17: dane.v1.Certificate.not_before:type_name -> google.protobuf.Timestamp
-	10, // 18: dane.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
-	4,  // 19: dane.v1.DaneService.Validate:input_type -> dane.v1.ValidateRequest
-	5,  // 20: dane.v1.DaneService.Validate:output_type -> dane.v1.ValidateResponse
-	20, // [20:21] is the sub-list for method output_type
-	19, // [19:20] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	9,  // 0: dane.v1.ValidateStreamRequest.request:type_name -> dane.v1.ValidateRequest
+	10, // 1: dane.v1.ValidateStreamResponse.response:type_name -> dane.v1.ValidateResponse
+	6,  // 2: dane.v1.ValidateStreamResponse.error:type_name -> dane.v1.StreamError
+	0,  // 3: dane.v1.ValidateResponse.policy:type_name -> dane.v1.Policy
+	1,  // 4: dane.v1.ValidateResponse.action:type_name -> dane.v1.Action
+	3,  // 5: dane.v1.ValidateResponse.reason:type_name -> dane.v1.Reason
+	11, // 6: dane.v1.ValidateResponse.mx_hosts:type_name -> dane.v1.MxHost
+	15, // 7: dane.v1.ValidateResponse.checked_at:type_name -> google.protobuf.Timestamp
+	16, // 8: dane.v1.ValidateResponse.ttl:type_name -> google.protobuf.Duration
+	2,  // 9: dane.v1.ValidateResponse.mx_security:type_name -> dane.v1.DnsSecurity
+	2,  // 10: dane.v1.MxHost.mx_security:type_name -> dane.v1.DnsSecurity
+	2,  // 11: dane.v1.MxHost.address_security:type_name -> dane.v1.DnsSecurity
+	2,  // 12: dane.v1.MxHost.tlsa_security:type_name -> dane.v1.DnsSecurity
+	12, // 13: dane.v1.MxHost.tlsa:type_name -> dane.v1.TlsaRecord
+	0,  // 14: dane.v1.MxHost.host_policy:type_name -> dane.v1.Policy
+	3,  // 15: dane.v1.MxHost.reason:type_name -> dane.v1.Reason
+	13, // 16: dane.v1.MxHost.addresses:type_name -> dane.v1.AddressResult
+	3,  // 17: dane.v1.AddressResult.reason:type_name -> dane.v1.Reason
+	14, // 18: dane.v1.AddressResult.chain:type_name -> dane.v1.Certificate
+	16, // 19: dane.v1.AddressResult.elapsed:type_name -> google.protobuf.Duration
+	15, // 20: dane.v1.Certificate.not_before:type_name -> google.protobuf.Timestamp
+	15, // 21: dane.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
+	9,  // 22: dane.v1.DaneService.Validate:input_type -> dane.v1.ValidateRequest
+	4,  // 23: dane.v1.DaneService.ValidateStream:input_type -> dane.v1.ValidateStreamRequest
+	7,  // 24: dane.v1.DaneService.Invalidate:input_type -> dane.v1.InvalidateRequest
+	10, // 25: dane.v1.DaneService.Validate:output_type -> dane.v1.ValidateResponse
+	5,  // 26: dane.v1.DaneService.ValidateStream:output_type -> dane.v1.ValidateStreamResponse
+	8,  // 27: dane.v1.DaneService.Invalidate:output_type -> dane.v1.InvalidateResponse
+	25, // [25:28] is the sub-list for method output_type
+	22, // [22:25] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_dane_v1_dane_proto_init() }
@@ -1282,14 +1624,18 @@ func file_dane_v1_dane_proto_init() {
 	if File_dane_v1_dane_proto != nil {
 		return
 	}
-	file_dane_v1_dane_proto_msgTypes[4].OneofWrappers = []any{}
+	file_dane_v1_dane_proto_msgTypes[1].OneofWrappers = []any{
+		(*ValidateStreamResponse_Response)(nil),
+		(*ValidateStreamResponse_Error)(nil),
+	}
+	file_dane_v1_dane_proto_msgTypes[9].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dane_v1_dane_proto_rawDesc), len(file_dane_v1_dane_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   6,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -23,7 +23,9 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	DaneService_Validate_FullMethodName = "/dane.v1.DaneService/Validate"
+	DaneService_Validate_FullMethodName       = "/dane.v1.DaneService/Validate"
+	DaneService_ValidateStream_FullMethodName = "/dane.v1.DaneService/ValidateStream"
+	DaneService_Invalidate_FullMethodName     = "/dane.v1.DaneService/Invalidate"
 )
 
 // DaneServiceClient is the client API for DaneService service.
@@ -43,6 +45,20 @@ type DaneServiceClient interface {
 	// malformed domain, DEADLINE_EXCEEDED when the caller's deadline ran out
 	// before a verdict was reached.
 	Validate(ctx context.Context, in *ValidateRequest, opts ...grpc.CallOption) (*ValidateResponse, error)
+	// ValidateStream validates many domains over one stream, for bulk
+	// checks: each request is answered as soon as its verdict is reached,
+	// so answers come in completion order, not request order; match them by
+	// request_id. A request that Validate would refuse (a malformed domain)
+	// is answered with an error for that request alone; the stream goes on.
+	// The server works on a bounded number of requests per stream at a time
+	// and stops reading while it is at that bound, so a caller that sends
+	// faster than it reads is held back by flow control.
+	ValidateStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ValidateStreamRequest, ValidateStreamResponse], error)
+	// Invalidate drops what daned has cached about a domain: its verdicts,
+	// the DNS answers of the domain and of its MX hosts, and the probe
+	// results of their addresses. For admins who have just fixed their zone
+	// or server and want the fleet to see it now.
+	Invalidate(ctx context.Context, in *InvalidateRequest, opts ...grpc.CallOption) (*InvalidateResponse, error)
 }
 
 type daneServiceClient struct {
@@ -57,6 +73,29 @@ func (c *daneServiceClient) Validate(ctx context.Context, in *ValidateRequest, o
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ValidateResponse)
 	err := c.cc.Invoke(ctx, DaneService_Validate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *daneServiceClient) ValidateStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ValidateStreamRequest, ValidateStreamResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &DaneService_ServiceDesc.Streams[0], DaneService_ValidateStream_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ValidateStreamRequest, ValidateStreamResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type DaneService_ValidateStreamClient = grpc.BidiStreamingClient[ValidateStreamRequest, ValidateStreamResponse]
+
+func (c *daneServiceClient) Invalidate(ctx context.Context, in *InvalidateRequest, opts ...grpc.CallOption) (*InvalidateResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(InvalidateResponse)
+	err := c.cc.Invoke(ctx, DaneService_Invalidate_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -80,6 +119,20 @@ type DaneServiceServer interface {
 	// malformed domain, DEADLINE_EXCEEDED when the caller's deadline ran out
 	// before a verdict was reached.
 	Validate(context.Context, *ValidateRequest) (*ValidateResponse, error)
+	// ValidateStream validates many domains over one stream, for bulk
+	// checks: each request is answered as soon as its verdict is reached,
+	// so answers come in completion order, not request order; match them by
+	// request_id. A request that Validate would refuse (a malformed domain)
+	// is answered with an error for that request alone; the stream goes on.
+	// The server works on a bounded number of requests per stream at a time
+	// and stops reading while it is at that bound, so a caller that sends
+	// faster than it reads is held back by flow control.
+	ValidateStream(grpc.BidiStreamingServer[ValidateStreamRequest, ValidateStreamResponse]) error
+	// Invalidate drops what daned has cached about a domain: its verdicts,
+	// the DNS answers of the domain and of its MX hosts, and the probe
+	// results of their addresses. For admins who have just fixed their zone
+	// or server and want the fleet to see it now.
+	Invalidate(context.Context, *InvalidateRequest) (*InvalidateResponse, error)
 	mustEmbedUnimplementedDaneServiceServer()
 }
 
@@ -92,6 +145,12 @@ type UnimplementedDaneServiceServer struct{}
 
 func (UnimplementedDaneServiceServer) Validate(context.Context, *ValidateRequest) (*ValidateResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Validate not implemented")
+}
+func (UnimplementedDaneServiceServer) ValidateStream(grpc.BidiStreamingServer[ValidateStreamRequest, ValidateStreamResponse]) error {
+	return status.Error(codes.Unimplemented, "method ValidateStream not implemented")
+}
+func (UnimplementedDaneServiceServer) Invalidate(context.Context, *InvalidateRequest) (*InvalidateResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Invalidate not implemented")
 }
 func (UnimplementedDaneServiceServer) mustEmbedUnimplementedDaneServiceServer() {}
 func (UnimplementedDaneServiceServer) testEmbeddedByValue()                     {}
@@ -132,6 +191,31 @@ func _DaneService_Validate_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _DaneService_ValidateStream_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(DaneServiceServer).ValidateStream(&grpc.GenericServerStream[ValidateStreamRequest, ValidateStreamResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type DaneService_ValidateStreamServer = grpc.BidiStreamingServer[ValidateStreamRequest, ValidateStreamResponse]
+
+func _DaneService_Invalidate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(InvalidateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DaneServiceServer).Invalidate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DaneService_Invalidate_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DaneServiceServer).Invalidate(ctx, req.(*InvalidateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // DaneService_ServiceDesc is the grpc.ServiceDesc for DaneService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -143,7 +227,18 @@ var DaneService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "Validate",
 			Handler:    _DaneService_Validate_Handler,
 		},
+		{
+			MethodName: "Invalidate",
+			Handler:    _DaneService_Invalidate_Handler,
+		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "ValidateStream",
+			Handler:       _DaneService_ValidateStream_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+	},
 	Metadata: "dane/v1/dane.proto",
 }

@@ -9,7 +9,7 @@ PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 
 # Packages the end-to-end tests need from Debian, as "binary:package".
-DEBIAN_TOOLS := unbound:unbound dig:bind9-dnsutils
+DEBIAN_TOOLS := unbound:unbound posttls-finger:postfix ip:iproute2 unshare:util-linux
 
 .PHONY: all build run demo test unit lint vet buflint generate checkgenerate tools debian-tools clean
 
@@ -61,14 +61,16 @@ tools:
 	@if ! protoc-gen-go --version 2>/dev/null | grep -q '$(PROTOC_GEN_GO_VERSION)'; then $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION); fi
 	@if ! protoc-gen-go-grpc --version 2>/dev/null | grep -q '$(PROTOC_GEN_GO_GRPC_VERSION:v%=%)'; then $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION); fi
 
-## debian-tools: Unbound and dig for the end-to-end tests; installed with apt-get when missing and running as root.
+## debian-tools: Unbound, Postfix (posttls-finger, installed with "No configuration": no daemon), iproute2 and unshare for the end-to-end and conformance tests; installed with apt-get when missing and running as root.
 debian-tools:
 	@missing=""; for t in $(DEBIAN_TOOLS); do bin=$${t%%:*}; pkg=$${t##*:}; \
 		command -v $$bin >/dev/null 2>&1 || [ -x /usr/sbin/$$bin ] || missing="$$missing $$pkg"; done; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 			echo "installing$$missing with apt-get"; \
+			echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections 2>/dev/null || true; \
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+			if [ -x /usr/sbin/postfix ] && /usr/sbin/postfix status >/dev/null 2>&1; then /usr/sbin/postfix stop; fi; \
 		else \
 			echo "the end-to-end tests need these Debian packages:$$missing"; \
 			echo "install them with: sudo apt-get install$$missing"; exit 1; \

@@ -31,9 +31,17 @@ const (
 
 // profile is IDNA 2008 (RFC 5891) in the UTS #46 lookup profile:
 // U-labels are mapped (case folded) and converted to A-labels, A-labels
-// are checked, STD3 rules (letters, digits, hyphens) apply.
+// are checked, STD3 rules (letters, digits, hyphens) apply. Processing is
+// non-transitional, as IDNA 2008 requires: "faß" stays "faß"
+// (xn--fa-hia) instead of becoming "fass" as under IDNA 2003. It is set
+// explicitly because idna.Lookup was transitional in older x/net
+// releases.
+//
+// UTS #46 still accepts code points that IDNA 2008 disallows (symbols
+// such as emoji, which UTS #46 marks NV8); checkIDNA2008 rejects those.
 var profile = idna.New(
 	idna.MapForLookup(),
+	idna.Transitional(false),
 	idna.BidiRule(),
 	idna.ValidateLabels(true),
 	idna.StrictDomainName(true),
@@ -89,6 +97,15 @@ func Normalize(input string) (string, error) {
 		return "", invalid(input, "not a valid IDNA 2008 name: %v", err)
 	}
 	ascii = strings.ToLower(ascii)
+	for _, l := range strings.Split(ascii, ".") {
+		if l == "" {
+			// "xn--" decodes to nothing and the profile drops it.
+			return "", invalid(input, "empty label")
+		}
+	}
+	if err := checkIDNA2008(ascii); err != nil {
+		return "", invalid(input, "not a valid IDNA 2008 name: %v", err)
+	}
 	if len(ascii) > MaxNameLength {
 		return "", invalid(input, "%d octets, over the limit of %d", len(ascii), MaxNameLength)
 	}

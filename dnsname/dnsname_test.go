@@ -46,6 +46,35 @@ func TestNormalize(t *testing.T) {
 		{name: "invalid UTF-8", in: "ex\xffample.com", wantErr: "UTF-8"},
 		{name: "leading hyphen", in: "-example.com", wantErr: "IDNA"},
 		{name: "bad punycode", in: "xn--zz.example", wantErr: "IDNA"},
+
+		// IDNA 2008 (RFC 5890-5893) in the UTS #46 non-transitional lookup
+		// profile.
+		{name: "sharp s is kept (non-transitional)", in: "faß.de", want: "xn--fa-hia.de"},
+		{name: "sharp s A-label kept", in: "xn--fa-hia.de", want: "xn--fa-hia.de"},
+		{name: "final sigma is kept (non-transitional)", in: "ς.gr", want: "xn--3xa.gr"},
+		{name: "upper-case umlaut", in: "ÖBB.at", want: "xn--bb-eka.at"},
+		{name: "decomposed umlaut is NFC-normalised", in: "Bu\u0308cher.example", want: "xn--bcher-kva.example"},
+		{name: "full-width letters are mapped", in: "ｅｘａｍｐｌｅ.com", want: "example.com"},
+		{name: "ideographic full stop separates labels", in: "bücher。example", want: "xn--bcher-kva.example"},
+		{name: "Arabic label", in: "العربية.example", want: "xn--mgbcd4a2b0d2b.example"},
+		{name: "Hebrew label ending in a digit", in: "א1.example", want: "xn--1-zhc.example"},
+		{name: "Catalan middle dot between l and l", in: "col·lecció.cat", want: "xn--collecci-ioa91d.cat"},
+		// Mixing Latin and Cyrillic is a registry policy question, not an
+		// IDNA 2008 protocol rule: such names exist and must be resolvable.
+		{name: "Latin and Cyrillic in one label", in: "pаypal.example", want: "xn--pypal-4ve.example"},
+		{name: "emoji", in: "☕.example", wantErr: "DISALLOWED"},
+		{name: "emoji A-label", in: "xn--ls8h.la", wantErr: "DISALLOWED"},
+		{name: "symbol", in: "a♥b.example", wantErr: "DISALLOWED"},
+		{name: "leading combining mark", in: "\u0301bücher.example", wantErr: "IDNA"},
+		{name: "leading combining mark A-label", in: "xn--a-wbb.example", wantErr: "IDNA"},
+		{name: "Latin and Hebrew in one label (Bidi rule)", in: "aא.example", wantErr: "IDNA"},
+		{name: "Arabic-Indic digits with a Latin letter (Bidi rule)", in: "١٢٣a.example", wantErr: "IDNA"},
+		{name: "zero width joiner outside its context", in: "a\u200db.example", wantErr: "IDNA"},
+		{name: "middle dot outside l·l", in: "a·b.example", wantErr: "CONTEXTO"},
+		{name: "hyphens in positions 3 and 4", in: "ab--c.example", wantErr: "IDNA"},
+		{name: "trailing hyphen in an A-label", in: "xn--bcher-kva-.example", wantErr: "IDNA"},
+		{name: "empty Punycode label (fuzz crasher)", in: "Xn--.A", wantErr: "empty label"},
+		{name: "A-label of a disallowed code point", in: "xn--a-ecp.ru", wantErr: "IDNA"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

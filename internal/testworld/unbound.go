@@ -140,6 +140,9 @@ func UnboundConfig(w *World, dir, taFile string, port int) string {
 	infra-keep-probing: yes
 	infra-cache-max-rtt: 2000
 	edns-buffer-size: 1232
+	# Answer RRsets in the authority's order, not rotated: responses list
+	# TLSA records in answer order and the golden files pin that order.
+	rrset-roundrobin: no
 
 remote-control:
 	control-enable: no

@@ -3,6 +3,9 @@ package cache
 import (
 	"context"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Bypass says which cached answers a request must not use. Fresh answers
@@ -38,3 +41,17 @@ func probeTTLCap(ctx context.Context) (time.Duration, bool) {
 	d, ok := ctx.Value(probeTTLKey{}).(time.Duration)
 	return d, ok
 }
+
+// Span attributes that show, in a trace, where an answer came from.
+var (
+	attrHit       = attribute.Bool("dane.cache.hit", true)
+	attrCoalesced = attribute.Bool("dane.cache.coalesced", true)
+)
+
+// markHit marks the caller's span (a DNS lookup or probe span) as
+// answered from the cache.
+func markHit(ctx context.Context) { trace.SpanFromContext(ctx).SetAttributes(attrHit) }
+
+// markCoalesced marks the caller's span as having shared a concurrent
+// request's work.
+func markCoalesced(ctx context.Context) { trace.SpanFromContext(ctx).SetAttributes(attrCoalesced) }

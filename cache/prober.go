@@ -83,6 +83,7 @@ func (p *Prober) Probe(ctx context.Context, addr netip.Addr, sni string) *probe.
 	key := probeKey{addr: addr, sni: sni}
 	if !bypassOf(ctx).Probes {
 		if it, ok := p.lru.Get(key); ok {
+			markHit(ctx)
 			return it.Value
 		}
 	}
@@ -104,6 +105,7 @@ func (p *Prober) Probe(ctx context.Context, addr netip.Addr, sni string) *probe.
 	case res := <-ch:
 		if res.Shared {
 			p.coalesced.Add(1)
+			markCoalesced(ctx)
 		}
 		return res.Val.(*probe.Result)
 	case <-ctx.Done():

@@ -100,6 +100,7 @@ func (r *Resolver) Lookup(ctx context.Context, name string, qtype uint16) (*reso
 	key := dnsKey{name: strings.ToLower(dns.Fqdn(name)), qtype: qtype}
 	if !bypassOf(ctx).DNS {
 		if it, ok := r.lru.Get(key); ok {
+			markHit(ctx)
 			return withRemaining(it), it.Value.err
 		}
 	}
@@ -115,6 +116,7 @@ func (r *Resolver) Lookup(ctx context.Context, name string, qtype uint16) (*reso
 	case res := <-ch:
 		if res.Shared {
 			r.coalesced.Add(1)
+			markCoalesced(ctx)
 		}
 		e := res.Val.(dnsEntry)
 		return e.ans, e.err

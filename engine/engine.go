@@ -18,6 +18,9 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/daned/daned/dane"
 	"github.com/daned/daned/dnsname"
@@ -93,6 +96,9 @@ type Config struct {
 	Timeout time.Duration
 	// Logger receives debug records; nil means slog.Default().
 	Logger *slog.Logger
+	// TracerProvider makes the spans of each validation; nil means the
+	// global provider (otel.GetTracerProvider), a no-op until one is set.
+	TracerProvider trace.TracerProvider
 }
 
 // Options are the per-request switches of a validation.
@@ -139,6 +145,9 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.TracerProvider == nil {
+		cfg.TracerProvider = otel.GetTracerProvider()
+	}
 	return &Engine{cfg: cfg, slots: make(chan struct{}, cfg.ProbeConcurrency)}, nil
 }
 
@@ -160,8 +169,10 @@ func (e *Engine) Validate(ctx context.Context, domain string, opts Options) (*Re
 		ctx, cancel = context.WithTimeout(ctx, e.cfg.Timeout)
 		defer cancel()
 	}
+	ctx, span := e.tracer().Start(ctx, spanValidate, trace.WithAttributes(attrDomain.String(name), attribute.Bool("dane.policy_only", opts.PolicyOnly)))
 	v := &validation{e: e, opts: opts, ttl: maxTTL}
 	res := v.run(ctx, name)
+	endValidate(span, res)
 	if err := parent.Err(); err != nil {
 		return nil, err
 	}
@@ -219,7 +230,9 @@ func (v *validation) observe(ttl uint32) {
 
 // lookup resolves and records the answer's TTL.
 func (v *validation) lookup(ctx context.Context, name string, qtype uint16) (*resolver.Answer, error) {
-	a, err := v.e.cfg.Resolver.Lookup(ctx, name, qtype)
+	a, err := v.traceLookup(ctx, name, qtype, func(ctx context.Context) (*resolver.Answer, error) {
+		return v.e.cfg.Resolver.Lookup(ctx, name, qtype)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -357,6 +370,8 @@ func (h *Host) fail(r dane.Reason, inDNS bool, detail string) {
 // host judges one MX host: addresses, then TLSA, then probes (RFC 7672
 // §2.2.2: addresses are looked up before TLSA).
 func (v *validation) host(ctx context.Context, domain string, h *Host) {
+	ctx, span := v.startHost(ctx, h)
+	defer endHost(span, h)
 	addrs, chain, ok := v.addresses(ctx, h)
 	if !ok {
 		return

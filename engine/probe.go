@@ -85,7 +85,9 @@ func (v *validation) probeOne(ctx context.Context, domain string, h *Host, ip ne
 	if h.TLSABase != "" {
 		sni = h.TLSABase // RFC 7672 §8.1: SNI is the TLSA base domain
 	}
-	r := v.e.cfg.Prober.Probe(ctx, ip, sni)
+	r := v.traceProbe(ctx, h, ip.String(), sni, func(ctx context.Context) *probe.Result {
+		return v.e.cfg.Prober.Probe(ctx, ip, sni)
+	})
 	a.STARTTLSOffered = r.STARTTLSOffered
 	a.TLSVersion = r.TLSVersion
 	a.CipherSuite = r.CipherSuite
@@ -110,7 +112,9 @@ func (v *validation) probeOne(ctx context.Context, domain string, h *Host, ip ne
 	switch h.Policy {
 	case dane.PolicyDANERequired:
 		refs := referenceNames(domain, v.expanded, h)
-		m := dane.Verify(r.Chain, h.TLSA, dane.Options{ReferenceNames: refs, Now: v.now})
+		m := v.traceMatch(ctx, h, func() dane.Result {
+			return dane.Verify(r.Chain, h.TLSA, dane.Options{ReferenceNames: refs, Now: v.now})
+		})
 		a.Reason = m.Reason
 		a.Matched = m.Matched
 		a.Authenticated = m.Authenticated()

@@ -17,6 +17,7 @@ import (
 	"github.com/daned/daned/engine"
 	"github.com/daned/daned/probe"
 	"github.com/daned/daned/resolver"
+	"github.com/daned/daned/telemetry"
 )
 
 // EnvPrefix starts the environment variable of every flag: --probe-allow
@@ -117,6 +118,10 @@ type Engine struct {
 	CacheMinTTL      time.Duration
 	CacheMaxTTL      time.Duration
 	ProbeCacheTTL    time.Duration
+
+	// Metrics counts DNS queries and probes; nil counts nothing. Not a
+	// flag: daned sets it from its telemetry.
+	Metrics *telemetry.Metrics
 }
 
 // Register defines the engine flags on fs with their production defaults.
@@ -219,11 +224,13 @@ func (c *Engine) build(cached bool) (*Built, error) {
 		return nil, fmt.Errorf("--probe-concurrency and --max-mx-hosts must be at least 1, --cache-size at least 0")
 	}
 	b := &Built{}
-	var lookup engine.Resolver = res
-	var prober engine.Prober = pr
+	// Counted below the caches: the metrics count what reaches the
+	// network.
+	var lookup engine.Resolver = telemetry.Resolver{Next: res, Metrics: c.Metrics}
+	var prober engine.Prober = telemetry.Prober{Next: pr, Metrics: c.Metrics}
 	if cached {
 		if b.DNS, err = cache.NewResolver(cache.ResolverConfig{
-			Upstream:     res,
+			Upstream:     lookup,
 			Size:         c.CacheSize,
 			MinTTL:       c.CacheMinTTL,
 			MaxTTL:       c.CacheMaxTTL,
@@ -233,7 +240,7 @@ func (c *Engine) build(cached bool) (*Built, error) {
 			return nil, err
 		}
 		if b.Probes, err = cache.NewProber(cache.ProberConfig{
-			Upstream:   pr,
+			Upstream:   prober,
 			Size:       c.CacheSize,
 			TTL:        c.ProbeCacheTTL,
 			FailureTTL: c.FailureTTL,

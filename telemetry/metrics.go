@@ -1,0 +1,177 @@
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"time"
+
+	"github.com/miekg/dns"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/daned/daned/cache"
+	"github.com/daned/daned/probe"
+	"github.com/daned/daned/resolver"
+)
+
+// Metrics are daned's own instruments. A nil *Metrics records nothing.
+type Metrics struct {
+	validations metric.Int64Counter
+	duration    metric.Float64Histogram
+	inflight    metric.Int64UpDownCounter
+	dnsQueries  metric.Int64Counter
+	probes      metric.Int64Counter
+	meter       metric.Meter
+}
+
+// NewMetrics creates the instruments on mp.
+func NewMetrics(mp metric.MeterProvider) (*Metrics, error) {
+	m := &Metrics{meter: mp.Meter("github.com/daned/daned")}
+	var errs [5]error
+	m.validations, errs[0] = m.meter.Int64Counter("dane.validations",
+		metric.WithDescription("Validate answers, by action, reason and whether they came from the cache."), metric.WithUnit("{validation}"))
+	m.duration, errs[1] = m.meter.Float64Histogram("dane.validation.duration",
+		metric.WithDescription("Time to answer a Validate request."), metric.WithUnit("s"),
+		metric.WithExplicitBucketBoundaries(0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
+	m.inflight, errs[2] = m.meter.Int64UpDownCounter("dane.validations.inflight",
+		metric.WithDescription("Validate requests being answered now."), metric.WithUnit("{validation}"))
+	m.dnsQueries, errs[3] = m.meter.Int64Counter("dane.dns.queries",
+		metric.WithDescription("DNS queries sent to the resolver (cache misses), by type, rcode and DNSSEC security state."), metric.WithUnit("{query}"))
+	m.probes, errs[4] = m.meter.Int64Counter("dane.probes",
+		metric.WithDescription("STARTTLS probes made (cache misses), by outcome."), metric.WithUnit("{probe}"))
+	return m, errors.Join(errs[:]...)
+}
+
+// Validation records one answered Validate request.
+func (m *Metrics) Validation(ctx context.Context, action, reason string, fromCache bool, d time.Duration) {
+	if m == nil {
+		return
+	}
+	set := metric.WithAttributes(attribute.String("action", action), attribute.String("reason", reason), attribute.Bool("from_cache", fromCache))
+	m.validations.Add(ctx, 1, set)
+	m.duration.Record(ctx, d.Seconds(), metric.WithAttributes(attribute.String("action", action), attribute.Bool("from_cache", fromCache)))
+}
+
+// InFlight moves the in-flight gauge by delta.
+func (m *Metrics) InFlight(ctx context.Context, delta int64) {
+	if m == nil {
+		return
+	}
+	m.inflight.Add(ctx, delta)
+}
+
+// CacheSource is a cache whose counters are exported.
+type CacheSource struct {
+	Name      string             // "verdict", "dns", "probe"
+	Stats     func() cache.Stats // the cache's counters
+	Coalesced func() uint64      // requests that shared another's work; nil when not applicable
+}
+
+// ObserveCaches exports the counters of the caches: hits, misses,
+// evictions, size and coalesced requests, labelled by cache.
+func (m *Metrics) ObserveCaches(sources ...CacheSource) error {
+	if m == nil {
+		return nil
+	}
+	hits, err1 := m.meter.Int64ObservableCounter("dane.cache.hits", metric.WithDescription("Cache lookups answered from the cache."), metric.WithUnit("{lookup}"))
+	misses, err2 := m.meter.Int64ObservableCounter("dane.cache.misses", metric.WithDescription("Cache lookups not answered (absent or expired)."), metric.WithUnit("{lookup}"))
+	evictions, err3 := m.meter.Int64ObservableCounter("dane.cache.evictions", metric.WithDescription("Live entries dropped to make room."), metric.WithUnit("{entry}"))
+	size, err4 := m.meter.Int64ObservableGauge("dane.cache.size", metric.WithDescription("Entries held."), metric.WithUnit("{entry}"))
+	coalesced, err5 := m.meter.Int64ObservableCounter("dane.coalesced", metric.WithDescription("Requests that shared another request's work instead of doing their own."), metric.WithUnit("{request}"))
+	if err := errors.Join(err1, err2, err3, err4, err5); err != nil {
+		return err
+	}
+	_, err := m.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		for _, s := range sources {
+			set := metric.WithAttributes(attribute.String("cache", s.Name))
+			st := s.Stats()
+			o.ObserveInt64(hits, int64(st.Hits), set)
+			o.ObserveInt64(misses, int64(st.Misses), set)
+			o.ObserveInt64(evictions, int64(st.Evictions), set)
+			o.ObserveInt64(size, int64(st.Size), set)
+			if s.Coalesced != nil {
+				o.ObserveInt64(coalesced, int64(s.Coalesced()), set)
+			}
+		}
+		return nil
+	}, hits, misses, evictions, size, coalesced)
+	return err
+}
+
+// Lookuper is a resolver (resolver.Resolver, or a cache over it).
+type Lookuper interface {
+	Lookup(ctx context.Context, name string, qtype uint16) (*resolver.Answer, error)
+}
+
+// Resolver counts the queries that reach the resolver.
+type Resolver struct {
+	Next    Lookuper
+	Metrics *Metrics
+}
+
+// Lookup implements Lookuper.
+func (r Resolver) Lookup(ctx context.Context, name string, qtype uint16) (*resolver.Answer, error) {
+	a, err := r.Next.Lookup(ctx, name, qtype)
+	if r.Metrics != nil {
+		rcode, security := "NOERROR", "unknown"
+		switch {
+		case err == nil:
+			rcode, security = dns.RcodeToString[a.Rcode], a.Security.String()
+		case errors.Is(err, resolver.ErrTimeout):
+			rcode = "TIMEOUT"
+		default:
+			var qe *resolver.QueryError
+			if errors.As(err, &qe) && qe.Rcode >= 0 {
+				rcode = dns.RcodeToString[qe.Rcode]
+			} else {
+				rcode = "ERROR"
+			}
+			if errors.Is(err, resolver.ErrBogus) {
+				security = "bogus"
+			}
+		}
+		r.Metrics.dnsQueries.Add(ctx, 1, metric.WithAttributes(attribute.String("type", dns.TypeToString[qtype]),
+			attribute.String("rcode", rcode), attribute.String("security", security)))
+	}
+	return a, err
+}
+
+// ProbeFunc is a prober (probe.Prober, or a cache over it).
+type ProbeFunc interface {
+	Probe(ctx context.Context, addr netip.Addr, sni string) *probe.Result
+}
+
+// Prober counts the probes that reach the network, by outcome.
+type Prober struct {
+	Next    ProbeFunc
+	Metrics *Metrics
+}
+
+// Probe implements ProbeFunc.
+func (p Prober) Probe(ctx context.Context, addr netip.Addr, sni string) *probe.Result {
+	r := p.Next.Probe(ctx, addr, sni)
+	if p.Metrics != nil {
+		p.Metrics.probes.Add(ctx, 1, metric.WithAttributes(attribute.String("outcome", ProbeOutcome(r))))
+	}
+	return r
+}
+
+// ProbeOutcome names a probe's outcome for metrics: "tls", or the failure.
+func ProbeOutcome(r *probe.Result) string {
+	switch {
+	case r.Err == nil:
+		return "tls"
+	case errors.Is(r.Err, probe.ErrTimeout):
+		return "timeout"
+	case errors.Is(r.Err, probe.ErrConnect):
+		return "connect_failed"
+	case errors.Is(r.Err, probe.ErrNoSTARTTLS):
+		return "no_starttls"
+	case errors.Is(r.Err, probe.ErrSTARTTLSRefused):
+		return "starttls_refused"
+	case errors.Is(r.Err, probe.ErrHandshake):
+		return "handshake_failed"
+	}
+	return "smtp_error"
+}

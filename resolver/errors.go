@@ -42,12 +42,29 @@ type QueryError struct {
 	Security Security // Bogus or Indeterminate for ErrBogus, else SecurityUnknown
 	Rcode    int      // rcode of the reply; -1 when no reply
 	EDE      []EDE    // Extended DNS Errors in the reply
-	Err      error    // underlying cause, may be nil
+	// Reason is a short phrase saying precisely why, such as "RRSIG
+	// expired" (see BogusReason), or "" when nothing more is known. Both
+	// modes fill it: upstream mode from the EDEs, embedded mode from
+	// libunbound's why_bogus text.
+	Reason string
+	Err    error // underlying cause, may be nil
 }
 
 // Error returns, for example,
-// "TLSA _25._tcp.mx.example.com.: DNSSEC validation failed (EDE 7 (Signature Expired): ...)".
+// "TLSA _25._tcp.mx.example.com.: DNSSEC validation failed: RRSIG expired (EDE 7 (Signature Expired): ...)".
 func (e *QueryError) Error() string {
+	s := e.Public()
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+// Public is Error without the underlying cause: what failed and why, as
+// the resolver said (kind, reason, Extended DNS Errors), without daned's
+// own socket addresses and system errors. It is safe to show a mail
+// admin; the whole Error belongs in logs and traces.
+func (e *QueryError) Public() string {
 	var b strings.Builder
 	b.WriteString(typeString(e.Type))
 	b.WriteString(" ")
@@ -58,6 +75,10 @@ func (e *QueryError) Error() string {
 	} else {
 		b.WriteString("lookup failed")
 	}
+	if e.Reason != "" {
+		b.WriteString(": ")
+		b.WriteString(e.Reason)
+	}
 	if len(e.EDE) > 0 {
 		b.WriteString(" (")
 		for i, x := range e.EDE {
@@ -67,10 +88,6 @@ func (e *QueryError) Error() string {
 			b.WriteString(x.String())
 		}
 		b.WriteString(")")
-	}
-	if e.Err != nil {
-		b.WriteString(": ")
-		b.WriteString(e.Err.Error())
 	}
 	return b.String()
 }

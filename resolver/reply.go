@@ -46,7 +46,11 @@ func (a *Answer) Final() string {
 // a truncated reply is malformed (it came over TCP, RFC 7766 §8).
 func parseReply(qname string, qtype uint16, reply *dns.Msg, maxChain int) (*Answer, error) {
 	fail := func(kind error, sec Security, rcode int, edes []EDE, err error) error {
-		return &QueryError{Name: qname, Type: qtype, Kind: kind, Security: sec, Rcode: rcode, EDE: edes, Err: err}
+		qe := &QueryError{Name: qname, Type: qtype, Kind: kind, Security: sec, Rcode: rcode, EDE: edes, Err: err}
+		if kind == ErrBogus || kind == ErrServFail {
+			qe.Reason = BogusReason(edes, "")
+		}
+		return qe
 	}
 	if reply == nil {
 		return nil, fail(ErrMalformed, SecurityUnknown, -1, nil, errors.New("no reply"))

@@ -241,7 +241,7 @@ func TestLookup(t *testing.T) {
 				if qe.Security != resolver.Bogus || len(qe.EDE) != 1 || qe.EDE[0].Code != 7 || qe.EDE[0].Text != "signature expired for example.com. TLSA" {
 					t.Errorf("Security %v EDE %v", qe.Security, qe.EDE)
 				}
-				want := "TLSA _25._tcp.mx.example.com.: DNSSEC validation failed (EDE 7 (Signature Expired): signature expired for example.com. TLSA)"
+				want := "TLSA _25._tcp.mx.example.com.: DNSSEC validation failed: RRSIG expired (EDE 7 (Signature Expired): signature expired for example.com. TLSA)"
 				if err.Error() != want {
 					t.Errorf("Error() = %q\nwant      %q", err, want)
 				}

@@ -83,7 +83,11 @@ type HostSpec struct {
 	// DeadAddr adds a second A record, listed first, at an address of
 	// the block where nothing listens, so a connection to it is refused.
 	DeadAddr bool
-	Cert     CertSpec
+	// ExtraAddrs adds that many more A records, each at an address of
+	// the block with its own server behaving like the first (same mode,
+	// delay, chain and key).
+	ExtraAddrs int
+	Cert       CertSpec
 	// TLSA records published at _25._tcp.<host>.
 	TLSA []TLSASpec
 	// TLSAAt, when set (relative to the zone), publishes the TLSA records

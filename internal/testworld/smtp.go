@@ -48,7 +48,8 @@ func (m SMTPMode) String() string {
 // smtpIdle bounds how long a test SMTP session may sit idle.
 const smtpIdle = 2 * time.Minute
 
-// smtpServer is a tiny ESMTP server: banner, EHLO, STARTTLS, QUIT.
+// smtpServer is a tiny ESMTP server: banner, EHLO, STARTTLS, QUIT, and
+// MAIL/RCPT/DATA keeping what it accepted (World.Received).
 type smtpServer struct {
 	hostname string
 	mode     SMTPMode
@@ -59,6 +60,7 @@ type smtpServer struct {
 	mu     sync.Mutex
 	conns  map[net.Conn]bool
 	snis   []string
+	mail   []Message // accepted with DATA
 	closed bool
 	done   chan struct{}
 	wg     sync.WaitGroup
@@ -164,6 +166,8 @@ func (s *smtpServer) handle(c net.Conn) {
 		return
 	}
 	inTLS := false
+	var from string
+	var rcpts []string
 	for {
 		_ = conn.SetReadDeadline(time.Now().Add(smtpIdle))
 		line, err := r.ReadString('\n')
@@ -202,7 +206,33 @@ func (s *smtpServer) handle(c net.Conn) {
 				_ = tc.SetDeadline(time.Time{})
 				conn, r, inTLS = tc, bufio.NewReader(tc), true
 			}
+		case "DATA":
+			if from == "" || len(rcpts) == 0 {
+				err = write("503 5.5.1 MAIL and RCPT first")
+				break
+			}
+			if err = write("354 End data with <CR><LF>.<CR><LF>"); err != nil {
+				return
+			}
+			m, ok := readData(r)
+			if !ok {
+				return
+			}
+			s.mu.Lock()
+			s.mail = append(s.mail, Message{Host: s.hostname, From: from, To: rcpts, Data: m, TLS: inTLS})
+			s.mu.Unlock()
+			from, rcpts = "", nil
+			err = write("250 2.0.0 OK queued")
 		case "NOOP", "RSET", "MAIL", "RCPT":
+			arg := strings.TrimSpace(line[len(verb):])
+			switch verb {
+			case "MAIL":
+				from, rcpts = arg, nil
+			case "RCPT":
+				rcpts = append(rcpts, arg)
+			case "RSET":
+				from, rcpts = "", nil
+			}
 			err = write("250 2.0.0 OK")
 		case "QUIT":
 			_ = write("221 2.0.0 Bye")
@@ -217,4 +247,47 @@ func (s *smtpServer) handle(c net.Conn) {
 			return
 		}
 	}
+}
+
+// Message is one message a test SMTP server accepted with DATA.
+type Message struct {
+	Host string   // the server's host name
+	From string   // the MAIL argument, e.g. "FROM:<a@b.test>"
+	To   []string // the RCPT arguments, e.g. "TO:<c@d.test>"
+	Data []byte   // the message, dot-unstuffed, CRLF line ends, without the final "."
+	TLS  bool     // whether it came over STARTTLS
+}
+
+// readData reads a DATA body up to the line holding a single ".".
+func readData(r *bufio.Reader) ([]byte, bool) {
+	var b []byte
+	for len(b) < 10<<20 {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return nil, false
+		}
+		if line == ".\r\n" || line == ".\n" {
+			return b, true
+		}
+		line = strings.TrimPrefix(line, ".")
+		b = append(b, line...)
+	}
+	return nil, false
+}
+
+// received returns the messages the server accepted, in order.
+func (s *smtpServer) received() []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Message(nil), s.mail...)
+}
+
+// Received returns the messages the servers of a host ("mx.ee-spki.test")
+// accepted, in order per server.
+func (w *World) Received(host string) []Message {
+	var out []Message
+	for _, s := range w.servers[strings.TrimSuffix(strings.ToLower(host), ".")] {
+		out = append(out, s.received()...)
+	}
+	return out
 }

@@ -152,6 +152,8 @@ type plannedHost struct {
 	dead  netip.Addr // DeadAddr: an address nobody listens on
 	ln4   net.Listener
 	ln6   net.Listener
+	extra []netip.Addr   // ExtraAddrs
+	lnx   []net.Listener // their listeners
 }
 
 func randBlock() netip.Prefix {
@@ -198,6 +200,7 @@ func build(specs []ScenarioSpec, now time.Time, logf func(string, ...any)) (_ *W
 		if h.host.DeadAddr {
 			nAddrs++
 		}
+		nAddrs += h.host.ExtraAddrs
 	}
 	if nAddrs > 254 {
 		return nil, fmt.Errorf("testworld: %d zones and %d hosts do not fit in a /24", len(origins), len(hosts))
@@ -220,6 +223,9 @@ func build(specs []ScenarioSpec, now time.Time, logf func(string, ...any)) (_ *W
 				}
 				if h.ln6 != nil {
 					h.ln6.Close()
+				}
+				for _, ln := range h.lnx {
+					ln.Close()
 				}
 			}
 		}
@@ -270,6 +276,21 @@ func build(specs []ScenarioSpec, now time.Time, logf func(string, ...any)) (_ *W
 				return nil, fmt.Errorf("%w: smtp %s: %v", errBind, apd, err)
 			}
 			lnd.Close()
+		}
+		for range h.host.ExtraAddrs {
+			a := nthAddr(w.block, next)
+			next++
+			apx := netip.AddrPortFrom(a, uint16(w.smtpPort)).String()
+			lnx, err := net.Listen("tcp4", apx)
+			if err != nil {
+				return nil, fmt.Errorf("%w: smtp %s: %v", errBind, apx, err)
+			}
+			h.extra = append(h.extra, a)
+			if h.host.Mode == NoListener {
+				lnx.Close()
+			} else {
+				h.lnx = append(h.lnx, lnx)
+			}
 		}
 		if h.host.IPv6 && h.host.Mode != NoListener {
 			ap6 := netip.AddrPortFrom(netip.IPv6Loopback(), uint16(w.smtpPort)).String()
@@ -365,7 +386,7 @@ func build(specs []ScenarioSpec, now time.Time, logf func(string, ...any)) (_ *W
 	started.Wait()
 	socks = nil // owned by the servers now
 	for _, h := range hosts {
-		for _, ln := range []net.Listener{h.ln4, h.ln6} {
+		for _, ln := range append([]net.Listener{h.ln4, h.ln6}, h.lnx...) {
 			if ln == nil {
 				continue
 			}
@@ -375,7 +396,7 @@ func build(specs []ScenarioSpec, now time.Time, logf func(string, ...any)) (_ *W
 			w.smtpSrv = append(w.smtpSrv, s)
 			w.servers[info.Name] = append(w.servers[info.Name], s)
 		}
-		h.ln4, h.ln6 = nil, nil
+		h.ln4, h.ln6, h.lnx = nil, nil, nil
 	}
 	logf("testworld: %d zones in %s at port %d, SMTP port %d", len(w.zones), w.block, w.dnsPort, w.smtpPort)
 	return w, nil
@@ -450,6 +471,10 @@ func (w *World) fillZone(z *zone, spec *ScenarioSpec, hosts []*plannedHost, sc *
 		}
 		info.Addrs = append(info.Addrs, netip.AddrPortFrom(h.addr4, uint16(w.smtpPort)))
 		z.add(&dns.A{Hdr: dns.RR_Header{Name: h.name, Rrtype: dns.TypeA, Class: dns.ClassINET}, A: h.addr4.AsSlice()})
+		for _, a := range h.extra {
+			info.Addrs = append(info.Addrs, netip.AddrPortFrom(a, uint16(w.smtpPort)))
+			z.add(&dns.A{Hdr: dns.RR_Header{Name: h.name, Rrtype: dns.TypeA, Class: dns.ClassINET}, A: a.AsSlice()})
+		}
 		if hs.IPv6 {
 			info.Addrs = append(info.Addrs, netip.AddrPortFrom(netip.IPv6Loopback(), uint16(w.smtpPort)))
 			z.add(&dns.AAAA{Hdr: dns.RR_Header{Name: h.name, Rrtype: dns.TypeAAAA, Class: dns.ClassINET}, AAAA: netip.IPv6Loopback().AsSlice()})

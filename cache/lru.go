@@ -80,6 +80,21 @@ func (c *LRU[K, V]) Get(k K) (Item[V], bool) {
 	return Item[V]{}, false
 }
 
+// Live is Get without counting a hit or a miss and without refreshing
+// recency: for a second look at an entry whose lookup was already
+// counted (a cache re-checked under a lock or a request flight).
+func (c *LRU[K, V]) Live(k K) (Item[V], bool) {
+	e, ok := c.lru.Peek(k)
+	if !ok {
+		return Item[V]{}, false
+	}
+	now := c.now()
+	if !now.Before(e.expires) {
+		return Item[V]{}, false
+	}
+	return Item[V]{Value: e.val, TTL: e.expires.Sub(e.added), Remaining: e.expires.Sub(now)}, true
+}
+
 // Add stores v for ttl; a ttl of zero or less stores nothing.
 func (c *LRU[K, V]) Add(k K, v V, ttl time.Duration) {
 	if ttl <= 0 {

@@ -10,6 +10,7 @@ package engine
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -255,6 +256,19 @@ func stateOf(s resolver.Security) DNSState {
 	return DNSFailed
 }
 
+// public describes a lookup error for a mail admin: what failed and why,
+// without daned's own socket details (those stay in logs and traces).
+func public(err error) string {
+	var qe *resolver.QueryError
+	if errors.As(err, &qe) {
+		return qe.Public()
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return "the validation ran out of time"
+	}
+	return "lookup failed"
+}
+
 // failureOf classifies a lookup error: the reason, and the DNS state of
 // the answer that could not be had.
 func failureOf(err error) (dane.Reason, DNSState) {
@@ -281,7 +295,7 @@ func (v *validation) mxHosts(ctx context.Context, res *Result) ([]Host, *dane.Ve
 		// servers defers the mail.
 		r, st := failureOf(err)
 		res.MXState = st
-		f := dane.Fail(r, true, fmt.Sprintf("MX lookup for %s failed: %v", res.Domain, err))
+		f := dane.Fail(r, true, fmt.Sprintf("MX lookup for %s failed: %s", res.Domain, public(err)))
 		return nil, &f
 	}
 	res.MXState = stateOf(a.Security)
@@ -382,6 +396,9 @@ func (v *validation) host(ctx context.Context, domain string, h *Host) {
 	} else if !v.tlsa(ctx, h) {
 		return
 	}
+	if len(h.TLSA) > 0 {
+		h.ReferenceNames = referenceNames(domain, v.expanded, h)
+	}
 	v.probeAll(ctx, domain, h, addrs)
 }
 
@@ -407,7 +424,7 @@ func (v *validation) addresses(ctx context.Context, h *Host) ([]netip.Addr, []st
 		if o.err != nil {
 			r, st := failureOf(o.err)
 			h.AddressState = st
-			h.fail(r, true, fmt.Sprintf("%s lookup for MX host %s failed: %v; the host is skipped (RFC 7672 §2.1.2)", o.t, h.Name, o.err))
+			h.fail(r, true, fmt.Sprintf("%s lookup for MX host %s failed: %s; the host is skipped (RFC 7672 §2.1.2)", o.t, h.Name, public(o.err)))
 			return nil, nil, false
 		}
 	}
@@ -491,7 +508,7 @@ func (v *validation) tlsa(ctx context.Context, h *Host) bool {
 			if r != dane.ReasonDNSSECBogus {
 				r = dane.ReasonTLSALookupFailed
 			}
-			h.fail(r, true, fmt.Sprintf("TLSA lookup for %s failed: %v; mail must not go through %s (RFC 7672 §2.1.2)", owner, err, h.Name))
+			h.fail(r, true, fmt.Sprintf("TLSA lookup for %s failed: %s; mail must not go through %s (RFC 7672 §2.1.2)", owner, public(err), h.Name))
 			return false
 		}
 		h.TLSAState = stateOf(a.Security)
@@ -528,7 +545,7 @@ func (v *validation) tlsa(ctx context.Context, h *Host) bool {
 // tlsaRecord converts a DNS TLSA record; the association data is decoded
 // from hex (any case) so that matching compares bytes.
 func tlsaRecord(t *dns.TLSA) dane.Record {
-	data, err := decodeHex(t.Certificate)
+	data, err := hex.DecodeString(t.Certificate)
 	if err != nil {
 		data = nil // Assess marks it unusable (wrong length)
 	}

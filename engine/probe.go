@@ -111,9 +111,8 @@ func (v *validation) probeOne(ctx context.Context, domain string, h *Host, ip ne
 	}
 	switch h.Policy {
 	case dane.PolicyDANERequired:
-		refs := referenceNames(domain, v.expanded, h)
 		m := v.traceMatch(ctx, h, func() dane.Result {
-			return dane.Verify(r.Chain, h.TLSA, dane.Options{ReferenceNames: refs, Now: v.now})
+			return dane.Verify(r.Chain, h.TLSA, dane.Options{ReferenceNames: h.ReferenceNames, Now: v.now})
 		})
 		a.Reason = m.Reason
 		a.Matched = m.Matched
@@ -239,8 +238,6 @@ func CipherSuiteName(c uint16) string {
 	}
 	return tls.CipherSuiteName(c)
 }
-
-func decodeHex(s string) ([]byte, error) { return hex.DecodeString(s) }
 
 func trimDot(s string) string { return strings.ToLower(strings.TrimSuffix(s, ".")) }
 

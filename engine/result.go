@@ -62,11 +62,17 @@ type Host struct {
 	TLSABase     string   // TLSA base domain that produced the RRset, or the last candidate tried
 	TLSAState    DNSState
 	TLSA         []dane.Status
-	Policy       dane.Policy
-	Reason       dane.Reason
-	Usable       bool
-	Detail       string
-	Addresses    []Address
+	// ReferenceNames are the DANE-TA reference identifiers (RFC 7672
+	// §3.2.2) a chain of this host is checked against: the TLSA base
+	// domain first, the host name when it differs, and, when the MX RRset
+	// is secure, the destination domain and its CNAME expansion. Set only
+	// for a host with a secure TLSA RRset (TLSA non-empty).
+	ReferenceNames []string
+	Policy         dane.Policy
+	Reason         dane.Reason
+	Usable         bool
+	Detail         string
+	Addresses      []Address
 
 	inDNS   bool          // the host's failure happened in DNS
 	tlsaTTL time.Duration // TTL of the TLSA RRset that set the policy

@@ -48,11 +48,12 @@ func startE2E(t *testing.T) *e2e {
 		FailureTTL:       30 * time.Second,
 		ValidateTimeout:  30 * time.Second,
 	}
-	eng, err := ec.Build()
+	built, err := ec.Build()
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(server.Config{Engine: eng})
+	t.Cleanup(func() { _ = built.Close() })
+	srv, err := server.New(server.Config{Engine: built.Engine})
 	if err != nil {
 		t.Fatal(err)
 	}

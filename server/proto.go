@@ -50,6 +50,7 @@ func mxHost(h *engine.Host) *danev1.MxHost {
 		Reason:            danev1.Reason(h.Reason),
 		UsableForDelivery: h.Usable,
 		Detail:            h.Detail,
+		ReferenceNames:    h.ReferenceNames,
 	}
 	for _, t := range h.TLSA {
 		out.Tlsa = append(out.Tlsa, &danev1.TlsaRecord{

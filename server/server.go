@@ -11,10 +11,15 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
+	grpccodes "google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
@@ -24,6 +29,7 @@ import (
 	"github.com/daned/daned/dnsname"
 	"github.com/daned/daned/engine"
 	danev1 "github.com/daned/daned/proto/dane/v1"
+	"github.com/daned/daned/telemetry"
 )
 
 // Validator is what the server needs of the engine.
@@ -50,8 +56,14 @@ type Config struct {
 	// StreamConcurrency bounds the requests of one ValidateStream worked
 	// on at once; 0 means 16.
 	StreamConcurrency int
-	// Now is the clock of the verdict cache; nil means time.Now.
+	// Now is the clock of the verdict cache and of VerifyPeer's DANE-TA
+	// validity checks; nil means time.Now.
 	Now func() time.Time
+	// Metrics counts validations; nil counts nothing.
+	Metrics *telemetry.Metrics
+	// TracerProvider makes the spans of background refreshes; nil means
+	// the global provider.
+	TracerProvider trace.TracerProvider
 }
 
 // Server implements dane.v1.DaneService.
@@ -63,6 +75,9 @@ type Server struct {
 	v                 verdicts
 	forget            Forgetter
 	streamConcurrency int
+	metrics           *telemetry.Metrics
+	tracer            trace.Tracer
+	now               func() time.Time // Config.Now; nil means time.Now
 }
 
 // New returns a Server.
@@ -82,10 +97,15 @@ func New(cfg Config) (*Server, error) {
 	if cfg.StreamConcurrency == 0 {
 		cfg.StreamConcurrency = 16
 	}
-	s := &Server{engine: cfg.Engine, log: cfg.Logger, health: health.NewServer(), forget: cfg.Forget, streamConcurrency: cfg.StreamConcurrency}
+	if cfg.TracerProvider == nil {
+		cfg.TracerProvider = otel.GetTracerProvider()
+	}
+	s := &Server{engine: cfg.Engine, log: cfg.Logger, health: health.NewServer(), forget: cfg.Forget,
+		streamConcurrency: cfg.StreamConcurrency, metrics: cfg.Metrics, tracer: cfg.TracerProvider.Tracer("github.com/daned/daned/server")}
 	s.v.refreshAt = cfg.RefreshAhead
+	s.now = cfg.Now
 	if cfg.CacheSize > 0 {
-		l, err := cache.NewLRU[verdictKey, *danev1.ValidateResponse](cfg.CacheSize, cfg.Now)
+		l, err := cache.NewLRU[verdictKey, verdict](cfg.CacheSize, cfg.Now)
 		if err != nil {
 			return nil, err
 		}
@@ -116,24 +136,92 @@ func (s *Server) SetServing(serving bool) {
 }
 
 // Validate implements dane.v1.DaneService.Validate.
+//
+// The request's span (made by the gRPC stats handler) carries the domain
+// and the verdict; a verdict from the cache, or shared with a concurrent
+// identical request, is marked so and linked to the span of the
+// validation that reached it.
 func (s *Server) Validate(ctx context.Context, req *danev1.ValidateRequest) (*danev1.ValidateResponse, error) {
 	start := time.Now()
-	domain, err := dnsname.Normalize(req.GetDomain())
+	s.metrics.InFlight(ctx, 1)
+	defer s.metrics.InFlight(ctx, -1)
+	span := trace.SpanFromContext(ctx)
+	domain, err := s.normalize(req.GetDomain(), req.GetPolicyOnly())
 	if err != nil {
+		span.SetStatus(codes.Error, "invalid domain")
 		return nil, callError(err)
 	}
-	resp, err := s.verdict(ctx, domain, req.GetPolicyOnly(), req.GetBypassCache())
+	v, how, err := s.verdict(ctx, domain, req.GetPolicyOnly(), req.GetBypassCache())
 	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
 		return nil, callError(err)
 	}
+	resp := v.resp
+	sc := span.SpanContext()
+	if span.IsRecording() {
+		span.SetAttributes(attrDomain.String(domain), attrAction.String(actionName(resp)),
+			attrReason.String(reasonName(resp)), attrPolicy.String(strings.TrimPrefix(resp.GetPolicy().String(), "POLICY_")))
+		switch how {
+		case fromCache:
+			span.SetAttributes(attrCacheHit)
+			span.AddLink(trace.Link{SpanContext: v.span, Attributes: []attribute.KeyValue{attribute.String("dane.link", "cached verdict reached by")}})
+		case coalesced:
+			span.SetAttributes(attrCoalesced)
+			span.AddLink(trace.Link{SpanContext: v.span, Attributes: []attribute.KeyValue{attribute.String("dane.link", "verdict shared with")}})
+		}
+	}
+	if sc.HasTraceID() {
+		if how != fromCache {
+			resp = shallowCopy(resp) // a fresh or shared response is the cache's; never modify it
+		}
+		resp.TraceId = sc.TraceID().String()
+	}
+	s.metrics.Validation(ctx, actionName(resp), reasonName(resp), how == fromCache, time.Since(start))
 	s.log.LogAttrs(ctx, slog.LevelInfo, "verdict",
 		slog.String("domain", resp.GetDomain()),
-		slog.String("action", resp.GetAction().String()),
-		slog.String("reason", resp.GetReason().String()),
+		slog.String("action", actionName(resp)),
+		slog.String("reason", reasonName(resp)),
 		slog.String("status", resp.GetStatusCode()),
 		slog.Duration("duration", time.Since(start)),
-		slog.Bool("from_cache", resp.GetFromCache()))
+		slog.Bool("from_cache", how == fromCache),
+		slog.Bool("coalesced", how == coalesced),
+		slog.String("trace_id", traceID(sc)),
+		slog.String("span_id", spanID(sc)))
 	return resp, nil
+}
+
+// Span attributes of a Validate request.
+var (
+	attrDomain    = attribute.Key("dane.domain")
+	attrAction    = attribute.Key("dane.action")
+	attrReason    = attribute.Key("dane.reason")
+	attrPolicy    = attribute.Key("dane.policy")
+	attrCacheHit  = attribute.Bool("dane.cache.hit", true)
+	attrCoalesced = attribute.Bool("dane.coalesced", true)
+)
+
+// actionName and reasonName are the enum names without their prefixes,
+// as in spans, metrics and logs ("DELIVER", "TLSA_NO_MATCH").
+func actionName(r *danev1.ValidateResponse) string {
+	return strings.TrimPrefix(r.GetAction().String(), "ACTION_")
+}
+
+func reasonName(r *danev1.ValidateResponse) string {
+	return strings.TrimPrefix(r.GetReason().String(), "REASON_")
+}
+
+func traceID(sc trace.SpanContext) string {
+	if !sc.HasTraceID() {
+		return ""
+	}
+	return sc.TraceID().String()
+}
+
+func spanID(sc trace.SpanContext) string {
+	if !sc.HasSpanID() {
+		return ""
+	}
+	return sc.SpanID().String()
 }
 
 // Invalidate implements dane.v1.DaneService.Invalidate.
@@ -151,11 +239,11 @@ func (s *Server) Invalidate(ctx context.Context, req *danev1.InvalidateRequest) 
 func callError(err error) error {
 	switch {
 	case errors.Is(err, dnsname.ErrInvalid):
-		return status.Error(codes.InvalidArgument, err.Error())
+		return status.Error(grpccodes.InvalidArgument, err.Error())
 	case errors.Is(err, context.DeadlineExceeded):
-		return status.Error(codes.DeadlineExceeded, "the request deadline ran out before a verdict was reached")
+		return status.Error(grpccodes.DeadlineExceeded, "the request deadline ran out before a verdict was reached")
 	case errors.Is(err, context.Canceled):
-		return status.Error(codes.Canceled, "the request was cancelled")
+		return status.Error(grpccodes.Canceled, "the request was cancelled")
 	}
-	return status.Error(codes.Internal, err.Error())
+	return status.Error(grpccodes.Internal, err.Error())
 }

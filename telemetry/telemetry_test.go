@@ -70,7 +70,9 @@ func (f fakeLookup) Lookup(_ context.Context, name string, qtype uint16) (*resol
 
 type fakeProbe struct{ err error }
 
-func (f fakeProbe) Probe(context.Context, netip.Addr, string) *probe.Result { return &probe.Result{Err: f.err} }
+func (f fakeProbe) Probe(context.Context, netip.Addr, string) *probe.Result {
+	return &probe.Result{Err: f.err}
+}
 
 // scrape fetches /metrics and parses it with the Prometheus text parser.
 func scrape(t *testing.T, addr string) map[string]*dto.MetricFamily {

@@ -125,11 +125,12 @@ func check(ctx context.Context, domain, serverAddr string, policyOnly bool, ec *
 		defer conn.Close()
 		return danev1.NewDaneServiceClient(conn).Validate(ctx, &danev1.ValidateRequest{Domain: domain, PolicyOnly: policyOnly})
 	}
-	eng, err := ec.Build()
+	built, err := ec.Build()
 	if err != nil {
 		return nil, err
 	}
-	res, err := eng.Validate(ctx, domain, engine.Options{PolicyOnly: policyOnly})
+	defer built.Close()
+	res, err := built.Engine.Validate(ctx, domain, engine.Options{PolicyOnly: policyOnly})
 	if err != nil {
 		return nil, err
 	}

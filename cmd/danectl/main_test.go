@@ -110,11 +110,12 @@ func TestCheckAgainstTestWorld(t *testing.T) {
 		var ec config.Engine
 		ec.Resolver, ec.ProbePort, ec.ProbeAllow = u.Addr(), w.SMTPPort(), w.ProbeAllow()
 		ec.TLSMinVersion, ec.InsecureMXPolicy, ec.ProbeConcurrency, ec.MaxMXHosts = "1.2", "dane", 8, 10
-		eng, err := ec.Build()
+		built, err := ec.Build()
 		if err != nil {
 			t.Fatal(err)
 		}
-		srv, err := server.New(server.Config{Engine: eng})
+		defer built.Close()
+		srv, err := server.New(server.Config{Engine: built.Engine})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -17,10 +17,13 @@ import (
 	"syscall"
 	"time"
 
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"google.golang.org/grpc"
 
+	"github.com/daned/daned/cache"
 	"github.com/daned/daned/internal/config"
 	"github.com/daned/daned/server"
+	"github.com/daned/daned/telemetry"
 )
 
 func main() {
@@ -48,6 +51,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	shutdownTimeout := fs.Duration("shutdown-timeout", 10*time.Second, "longest wait for in-flight requests at shutdown before they are cut off")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
+	metricsListen := fs.String("metrics-listen", "127.0.0.1:9464", "Prometheus metrics endpoint (host:port, path /metrics); empty disables it")
 	fs.Usage = config.Usage(fs, "Usage: daned [flags]\n\ndaned answers DANE (RFC 7672) delivery questions for a mail fleet over gRPC.")
 	if err := config.Parse(fs, args); err != nil {
 		return err
@@ -59,23 +63,46 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Traces go where the OTEL_* environment says (nowhere by default).
+	tel, err := telemetry.Setup(ctx, telemetry.Config{MetricsListen: *metricsListen, Logger: logger})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := tel.Shutdown(sctx); err != nil {
+			logger.Warn("telemetry shutdown", "err", err)
+		}
+	}()
+	ec.Metrics = tel.Metrics
 	built, err := ec.BuildService()
 	if err != nil {
 		return err
 	}
-	srv, err := server.New(server.Config{Engine: built.Engine, Logger: logger, CacheSize: ec.CacheSize, Forget: built})
+	defer built.Close()
+	srv, err := server.New(server.Config{Engine: built.Engine, Logger: logger, CacheSize: ec.CacheSize, Forget: built, Metrics: tel.Metrics})
 	if err != nil {
+		return err
+	}
+	sources := []telemetry.CacheSource{{Name: "verdict", Stats: func() cache.Stats { return srv.Stats().Stats }, Coalesced: func() uint64 { return srv.Stats().Coalesced }}}
+	if built.DNS != nil {
+		sources = append(sources, telemetry.CacheSource{Name: "dns", Stats: built.DNS.Stats, Coalesced: built.DNS.Coalesced},
+			telemetry.CacheSource{Name: "probe", Stats: built.Probes.Stats, Coalesced: built.Probes.Coalesced})
+	}
+	if err := tel.Metrics.ObserveCaches(sources...); err != nil {
 		return err
 	}
 	lis, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return err
 	}
-	g := grpc.NewServer()
+	g := grpc.NewServer(grpc.StatsHandler(otelgrpc.NewServerHandler(
+		otelgrpc.WithTracerProvider(tel.TracerProvider), otelgrpc.WithMeterProvider(tel.MeterProvider))))
 	srv.Register(g)
 	served := make(chan error, 1)
 	go func() { served <- g.Serve(lis) }()
-	logger.Info("daned serving", "listen", lis.Addr().String(), "resolver", ec.Resolver)
+	logger.Info("daned serving", "listen", lis.Addr().String(), "resolver", ec.Resolver, "metrics", tel.MetricsAddr, "tracing", tel.Exporting)
 
 	select {
 	case err := <-served:

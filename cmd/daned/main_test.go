@@ -14,6 +14,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/daned/daned/internal/config"
 )
 
 // syncBuffer is a bytes.Buffer safe for the server's logger and the test.
@@ -42,7 +44,10 @@ func TestHelpListsEveryFlagWithEnvAndDefault(t *testing.T) {
 	}
 	for _, want := range []string{
 		"--listen (DANED_LISTEN, default 127.0.0.1:8053)",
-		"--resolver (DANED_RESOLVER, default 127.0.0.1:53)",
+		"--resolver (DANED_RESOLVER, default " + config.DefaultResolver + ")",
+		"--trust-anchor (DANED_TRUST_ANCHOR",
+		"--metrics-listen (DANED_METRICS_LISTEN, default 127.0.0.1:9464)",
+		"--cache-size (DANED_CACHE_SIZE, default 100000)",
 		"--resolver-trusted (DANED_RESOLVER_TRUSTED, default false)",
 		"--probe-allow (DANED_PROBE_ALLOW",
 		"--tls-min-version (DANED_TLS_MIN_VERSION, default 1.2)",
@@ -75,7 +80,7 @@ func TestRejectsBadConfiguration(t *testing.T) {
 				t.Setenv(k, v)
 			}
 			var out syncBuffer
-			err := run(context.Background(), append([]string{"--listen", "127.0.0.1:0"}, tt.args...), &out)
+			err := run(context.Background(), append([]string{"--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"}, tt.args...), &out)
 			if err == nil || !strings.Contains(err.Error()+out.String(), tt.want) {
 				t.Fatalf("run %v: %v (output %q), want an error about %q", tt.args, err, out.String(), tt.want)
 			}
@@ -91,7 +96,7 @@ func TestServesHealthAndShutsDownGracefully(t *testing.T) {
 	var out syncBuffer
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"--listen", "127.0.0.1:0", "--lame-duck", "300ms", "--shutdown-timeout", "2s"}, &out)
+		done <- run(ctx, []string{"--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--lame-duck", "300ms", "--shutdown-timeout", "2s"}, &out)
 	}()
 	var addr string
 	deadline := time.Now().Add(10 * time.Second)

@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"flag"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"strings"
@@ -16,7 +17,6 @@ import (
 	"github.com/daned/daned/cache"
 	"github.com/daned/daned/engine"
 	"github.com/daned/daned/probe"
-	"github.com/daned/daned/resolver"
 	"github.com/daned/daned/telemetry"
 )
 
@@ -100,6 +100,7 @@ func (p *Prefixes) Set(v string) error {
 // Engine holds the flags that configure the resolver, the prober and the
 // engine.
 type Engine struct {
+	ResolverFlags
 	Resolver         string
 	ResolverTrusted  bool
 	ResolverTimeout  time.Duration
@@ -126,7 +127,7 @@ type Engine struct {
 
 // Register defines the engine flags on fs with their production defaults.
 func (c *Engine) Register(fs *flag.FlagSet) {
-	fs.StringVar(&c.Resolver, "resolver", "127.0.0.1:53", "DNSSEC-validating resolver (host:port) whose AD bit is trusted")
+	fs.StringVar(&c.Resolver, "resolver", DefaultResolver, ResolverUsage)
 	fs.BoolVar(&c.ResolverTrusted, "resolver-trusted", false, "allow a resolver that is not on loopback (the channel to it must be trusted, RFC 7672 §2.1.1)")
 	fs.DurationVar(&c.ResolverTimeout, "resolver-timeout", 2*time.Second, "deadline of one DNS query attempt")
 	fs.StringVar(&c.HeloName, "helo-name", "", "EHLO name of the probes (empty: this machine's FQDN)")
@@ -144,6 +145,7 @@ func (c *Engine) Register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.CacheMinTTL, "cache-min-ttl", 0, "shortest time a DNS answer is cached, whatever its TTL (0: its TTL; a TTL of 0 is not cached)")
 	fs.DurationVar(&c.CacheMaxTTL, "cache-max-ttl", time.Hour, "longest time a DNS answer is cached, whatever its TTL")
 	fs.DurationVar(&c.ProbeCacheTTL, "probe-cache-ttl", 10*time.Minute, "longest time a probe result is reused (never past the TLSA TTL)")
+	c.ResolverFlags.Register(fs)
 }
 
 // ParseTLSVersion parses "1.0" … "1.3".
@@ -167,6 +169,17 @@ type Built struct {
 	Engine *engine.Engine
 	DNS    *cache.Resolver
 	Probes *cache.Prober
+
+	closer io.Closer // the embedded validator, when there is one
+}
+
+// Close releases what the engine holds (the embedded validator's
+// libunbound context). The engine must not be used afterwards.
+func (b *Built) Close() error {
+	if b.closer == nil {
+		return nil
+	}
+	return b.closer.Close()
 }
 
 // Forget drops the cached DNS answers of names and the cached probes of
@@ -183,14 +196,8 @@ func (b *Built) Forget(names []string, addrs []netip.Addr) int {
 }
 
 // Build makes an engine without caches, for one-shot use (danectl's
-// in-process check, tests).
-func (c *Engine) Build() (*engine.Engine, error) {
-	b, err := c.build(false)
-	if err != nil {
-		return nil, err
-	}
-	return b.Engine, nil
-}
+// in-process check, tests). Close the result when done with it.
+func (c *Engine) Build() (*Built, error) { return c.build(false) }
 
 // BuildService makes the engine of a long-running service: its resolver
 // and prober read through caches bounded by --cache-size (none when it is
@@ -198,9 +205,13 @@ func (c *Engine) Build() (*engine.Engine, error) {
 func (c *Engine) BuildService() (*Built, error) { return c.build(c.CacheSize > 0) }
 
 func (c *Engine) build(cached bool) (*Built, error) {
-	res, err := resolver.New(resolver.Config{Server: c.Resolver, Trusted: c.ResolverTrusted, Timeout: c.ResolverTimeout})
+	res, err := NewResolver(c, c.ResolverFlags)
 	if err != nil {
 		return nil, err
+	}
+	b := &Built{}
+	if cl, ok := res.(io.Closer); ok {
+		b.closer = cl
 	}
 	tlsMin, err := ParseTLSVersion(c.TLSMinVersion)
 	if err != nil {
@@ -223,7 +234,6 @@ func (c *Engine) build(cached bool) (*Built, error) {
 	if c.ProbeConcurrency < 1 || c.MaxMXHosts < 1 || c.CacheSize < 0 {
 		return nil, fmt.Errorf("--probe-concurrency and --max-mx-hosts must be at least 1, --cache-size at least 0")
 	}
-	b := &Built{}
 	// Counted below the caches: the metrics count what reaches the
 	// network.
 	var lookup engine.Resolver = telemetry.Resolver{Next: res, Metrics: c.Metrics}

@@ -91,10 +91,12 @@ func runChild(t *testing.T, out string) {
 		FailureTTL:       30 * time.Second,
 		ValidateTimeout:  30 * time.Second,
 	}
-	eng, err := ec.Build()
+	built, err := ec.Build()
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer built.Close()
+	eng := built.Engine
 
 	scenarios := w.Scenarios()
 	results := make([]conformance.Result, len(scenarios))

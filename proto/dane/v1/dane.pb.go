@@ -274,7 +274,8 @@ const (
 	// TLS could be tried (4.4.2).
 	Reason_REASON_SMTP_ERROR Reason = 19
 	// The host was not considered: a more-preferred host carries the mail
-	// or the host was cut off by a limit (no status code).
+	// or the host was cut off by a limit (no status code). VerifyPeer also
+	// answers it for a host that is not an MX host of the domain.
 	Reason_REASON_NOT_CONSIDERED Reason = 20
 )
 
@@ -663,6 +664,253 @@ func (x *InvalidateResponse) GetRemoved() uint32 {
 	return 0
 }
 
+// VerifyPeerRequest is a certificate chain an MTA received from an MX
+// host, to be authenticated against that host's TLSA records.
+type VerifyPeerRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The destination (next-hop) domain the mail is for, in any form
+	// Validate accepts.
+	Domain string `protobuf:"bytes,1,opt,name=domain,proto3" json:"domain,omitempty"`
+	// The MX host the MTA connected to: one of the domain's MX host names
+	// as Validate reports them (the domain itself when it has no MX
+	// records), U-label or A-label, any case, trailing dot optional. Not an
+	// address, and not a CNAME target: the MX name itself.
+	MxHost string `protobuf:"bytes,2,opt,name=mx_host,json=mxHost,proto3" json:"mx_host,omitempty"`
+	// The certificates exactly as the server sent them in its TLS
+	// Certificate message, DER, server certificate first. At least one and
+	// at most 16, 64 KiB in total.
+	Chain         [][]byte `protobuf:"bytes,3,rep,name=chain,proto3" json:"chain,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifyPeerRequest) Reset() {
+	*x = VerifyPeerRequest{}
+	mi := &file_dane_v1_dane_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyPeerRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyPeerRequest) ProtoMessage() {}
+
+func (x *VerifyPeerRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dane_v1_dane_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyPeerRequest.ProtoReflect.Descriptor instead.
+func (*VerifyPeerRequest) Descriptor() ([]byte, []int) {
+	return file_dane_v1_dane_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *VerifyPeerRequest) GetDomain() string {
+	if x != nil {
+		return x.Domain
+	}
+	return ""
+}
+
+func (x *VerifyPeerRequest) GetMxHost() string {
+	if x != nil {
+		return x.MxHost
+	}
+	return ""
+}
+
+func (x *VerifyPeerRequest) GetChain() [][]byte {
+	if x != nil {
+		return x.Chain
+	}
+	return nil
+}
+
+// VerifyPeerResponse says whether the chain is DANE-authenticated and
+// whether the MTA may deliver over the connection that presented it.
+//
+// How an MTA reads it:
+//
+//   - reason OK: the connection may carry the mail. verified tells whether
+//     it is DANE-authenticated, which is true only for a DANE_REQUIRED
+//     host whose usable TLSA record authenticated the chain. For a
+//     TLS_REQUIRED host (a secure TLSA RRset with no usable record,
+//     RFC 7672 §3.1.3) or an OPPORTUNISTIC host (no secure TLSA RRset,
+//     §2.2) verified is false: there is nothing to authenticate against,
+//     and the TLS the MTA already has satisfies the policy.
+//   - any other reason: the MTA must not deliver over this connection.
+//     For a DANE_REQUIRED host the reason is why the chain failed
+//     (TLSA_NO_MATCH, CERT_NAME_MISMATCH, CERT_EXPIRED,
+//     CERT_NOT_YET_VALID, CHAIN_INVALID): try the next MX host, else
+//     defer with status_code. When the host's own DNS lookups failed it
+//     is the host's reason (DNSSEC_BOGUS, TLSA_LOOKUP_FAILED, ...), with
+//     host_policy UNSPECIFIED (RFC 7672 §2.1.2: mail must not go through
+//     it). When mx_host is not one of the MX hosts daned judged for the
+//     domain (not an MX host of it at all, or beyond the MX host limit)
+//     it is NOT_CONSIDERED with host_policy UNSPECIFIED: daned knows no
+//     policy for that host, which usually means the MTA's view of the
+//     MX RRset differs from daned's; validate the domain again. When the
+//     domain itself has no usable MX RRset (null MX, no such domain, a
+//     failed MX lookup) it is the domain's reason.
+//
+// A mismatch is not an error of the call: it is answered OK, as data.
+type VerifyPeerResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// True when a usable TLSA record of a DANE_REQUIRED host authenticates
+	// the chain (RFC 7672 §3). Never true for other host policies.
+	Verified bool `protobuf:"varint,1,opt,name=verified,proto3" json:"verified,omitempty"`
+	// OK when the MTA may deliver over the connection that presented the
+	// chain (authenticated, or the host's policy asks for no
+	// authentication); else why it must not. See the message comment.
+	Reason Reason `protobuf:"varint,2,opt,name=reason,proto3,enum=dane.v1.Reason" json:"reason,omitempty"`
+	// Index into the host's tlsa list (MxHost.tlsa of a policy-only
+	// Validate of the domain) of the record that authenticated the chain;
+	// unset when verified is false.
+	MatchedTlsaIndex *uint32 `protobuf:"varint,3,opt,name=matched_tlsa_index,json=matchedTlsaIndex,proto3,oneof" json:"matched_tlsa_index,omitempty"`
+	// The record that authenticated the chain; unset when verified is
+	// false.
+	MatchedRecord *TlsaRecord `protobuf:"bytes,4,opt,name=matched_record,json=matchedRecord,proto3" json:"matched_record,omitempty"`
+	// A human-readable explanation naming the record and certificate
+	// involved, safe to show to a mail admin.
+	Detail string `protobuf:"bytes,5,opt,name=detail,proto3" json:"detail,omitempty"`
+	// What the host demands of a sender (MxHost.host_policy of a
+	// policy-only Validate); UNSPECIFIED when daned has no policy for the
+	// host.
+	HostPolicy Policy `protobuf:"varint,6,opt,name=host_policy,json=hostPolicy,proto3,enum=dane.v1.Policy" json:"host_policy,omitempty"`
+	// The enhanced status code (RFC 3463) an MTA defers with, such as
+	// "4.7.323"; empty when reason is OK or NOT_CONSIDERED.
+	StatusCode string `protobuf:"bytes,7,opt,name=status_code,json=statusCode,proto3" json:"status_code,omitempty"`
+	// The RFC 8460 (TLS-RPT) result type of the failure, such as
+	// "tlsa-invalid"; empty when reason is OK or the failure has none.
+	TlsrptResultType string `protobuf:"bytes,8,opt,name=tlsrpt_result_type,json=tlsrptResultType,proto3" json:"tlsrpt_result_type,omitempty"`
+	// The domain as normalised: lower-case A-labels, no trailing dot.
+	Domain string `protobuf:"bytes,9,opt,name=domain,proto3" json:"domain,omitempty"`
+	// The MX host as normalised: lower-case A-labels, no trailing dot.
+	MxHost string `protobuf:"bytes,10,opt,name=mx_host,json=mxHost,proto3" json:"mx_host,omitempty"`
+	// The DANE-TA reference identifiers the chain was checked against
+	// (MxHost.reference_names); empty when the host has no secure TLSA
+	// RRset.
+	ReferenceNames []string `protobuf:"bytes,11,rep,name=reference_names,json=referenceNames,proto3" json:"reference_names,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *VerifyPeerResponse) Reset() {
+	*x = VerifyPeerResponse{}
+	mi := &file_dane_v1_dane_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyPeerResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyPeerResponse) ProtoMessage() {}
+
+func (x *VerifyPeerResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dane_v1_dane_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyPeerResponse.ProtoReflect.Descriptor instead.
+func (*VerifyPeerResponse) Descriptor() ([]byte, []int) {
+	return file_dane_v1_dane_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *VerifyPeerResponse) GetVerified() bool {
+	if x != nil {
+		return x.Verified
+	}
+	return false
+}
+
+func (x *VerifyPeerResponse) GetReason() Reason {
+	if x != nil {
+		return x.Reason
+	}
+	return Reason_REASON_UNSPECIFIED
+}
+
+func (x *VerifyPeerResponse) GetMatchedTlsaIndex() uint32 {
+	if x != nil && x.MatchedTlsaIndex != nil {
+		return *x.MatchedTlsaIndex
+	}
+	return 0
+}
+
+func (x *VerifyPeerResponse) GetMatchedRecord() *TlsaRecord {
+	if x != nil {
+		return x.MatchedRecord
+	}
+	return nil
+}
+
+func (x *VerifyPeerResponse) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
+func (x *VerifyPeerResponse) GetHostPolicy() Policy {
+	if x != nil {
+		return x.HostPolicy
+	}
+	return Policy_POLICY_UNSPECIFIED
+}
+
+func (x *VerifyPeerResponse) GetStatusCode() string {
+	if x != nil {
+		return x.StatusCode
+	}
+	return ""
+}
+
+func (x *VerifyPeerResponse) GetTlsrptResultType() string {
+	if x != nil {
+		return x.TlsrptResultType
+	}
+	return ""
+}
+
+func (x *VerifyPeerResponse) GetDomain() string {
+	if x != nil {
+		return x.Domain
+	}
+	return ""
+}
+
+func (x *VerifyPeerResponse) GetMxHost() string {
+	if x != nil {
+		return x.MxHost
+	}
+	return ""
+}
+
+func (x *VerifyPeerResponse) GetReferenceNames() []string {
+	if x != nil {
+		return x.ReferenceNames
+	}
+	return nil
+}
+
 // ValidateRequest asks for the DANE verdict of one destination domain.
 type ValidateRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -685,7 +933,7 @@ type ValidateRequest struct {
 
 func (x *ValidateRequest) Reset() {
 	*x = ValidateRequest{}
-	mi := &file_dane_v1_dane_proto_msgTypes[5]
+	mi := &file_dane_v1_dane_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -697,7 +945,7 @@ func (x *ValidateRequest) String() string {
 func (*ValidateRequest) ProtoMessage() {}
 
 func (x *ValidateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dane_v1_dane_proto_msgTypes[5]
+	mi := &file_dane_v1_dane_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -710,7 +958,7 @@ func (x *ValidateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateRequest.ProtoReflect.Descriptor instead.
 func (*ValidateRequest) Descriptor() ([]byte, []int) {
-	return file_dane_v1_dane_proto_rawDescGZIP(), []int{5}
+	return file_dane_v1_dane_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ValidateRequest) GetDomain() string {
@@ -783,14 +1031,19 @@ type ValidateResponse struct {
 	// (RFC 5321 §5.1).
 	ImplicitMx bool `protobuf:"varint,13,opt,name=implicit_mx,json=implicitMx,proto3" json:"implicit_mx,omitempty"`
 	// True when no STARTTLS probes were made (the request had policy_only).
-	PolicyOnly    bool `protobuf:"varint,14,opt,name=policy_only,json=policyOnly,proto3" json:"policy_only,omitempty"`
+	PolicyOnly bool `protobuf:"varint,14,opt,name=policy_only,json=policyOnly,proto3" json:"policy_only,omitempty"`
+	// The W3C trace id (32 lower-case hex digits) of this request's trace,
+	// when it was traced: the caller's own trace when it sent a traceparent.
+	// An SRE finds the whole validation under it; a verdict served from the
+	// cache links to the trace that reached it.
+	TraceId       string `protobuf:"bytes,15,opt,name=trace_id,json=traceId,proto3" json:"trace_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ValidateResponse) Reset() {
 	*x = ValidateResponse{}
-	mi := &file_dane_v1_dane_proto_msgTypes[6]
+	mi := &file_dane_v1_dane_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -802,7 +1055,7 @@ func (x *ValidateResponse) String() string {
 func (*ValidateResponse) ProtoMessage() {}
 
 func (x *ValidateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dane_v1_dane_proto_msgTypes[6]
+	mi := &file_dane_v1_dane_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -815,7 +1068,7 @@ func (x *ValidateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateResponse.ProtoReflect.Descriptor instead.
 func (*ValidateResponse) Descriptor() ([]byte, []int) {
-	return file_dane_v1_dane_proto_rawDescGZIP(), []int{6}
+	return file_dane_v1_dane_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ValidateResponse) GetDomain() string {
@@ -916,6 +1169,13 @@ func (x *ValidateResponse) GetPolicyOnly() bool {
 	return false
 }
 
+func (x *ValidateResponse) GetTraceId() string {
+	if x != nil {
+		return x.TraceId
+	}
+	return ""
+}
+
 // MxHost is what daned found for one MX host, and whether mail may go
 // through it.
 type MxHost struct {
@@ -951,14 +1211,22 @@ type MxHost struct {
 	// One result per address, IPv6 and IPv4 in the order resolved.
 	Addresses []*AddressResult `protobuf:"bytes,12,rep,name=addresses,proto3" json:"addresses,omitempty"`
 	// A human-readable explanation, safe to show to a mail admin.
-	Detail        string `protobuf:"bytes,13,opt,name=detail,proto3" json:"detail,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Detail string `protobuf:"bytes,13,opt,name=detail,proto3" json:"detail,omitempty"`
+	// The DANE-TA reference identifiers (RFC 7672 §3.2.2) a sender must
+	// accept in the server certificate when a DANE-TA(2) record matched:
+	// the TLSA base domain, the MX host name when it differs, and, when the
+	// MX RRset is secure, the destination domain and its CNAME expansion.
+	// Lower-case A-labels, no trailing dots, the TLSA base domain first.
+	// A caller authenticating the host's chain itself (policy_only) uses
+	// them with tlsa. Empty when the host has no secure TLSA RRset.
+	ReferenceNames []string `protobuf:"bytes,14,rep,name=reference_names,json=referenceNames,proto3" json:"reference_names,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *MxHost) Reset() {
 	*x = MxHost{}
-	mi := &file_dane_v1_dane_proto_msgTypes[7]
+	mi := &file_dane_v1_dane_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -970,7 +1238,7 @@ func (x *MxHost) String() string {
 func (*MxHost) ProtoMessage() {}
 
 func (x *MxHost) ProtoReflect() protoreflect.Message {
-	mi := &file_dane_v1_dane_proto_msgTypes[7]
+	mi := &file_dane_v1_dane_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -983,7 +1251,7 @@ func (x *MxHost) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MxHost.ProtoReflect.Descriptor instead.
 func (*MxHost) Descriptor() ([]byte, []int) {
-	return file_dane_v1_dane_proto_rawDescGZIP(), []int{7}
+	return file_dane_v1_dane_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *MxHost) GetName() string {
@@ -1077,6 +1345,13 @@ func (x *MxHost) GetDetail() string {
 	return ""
 }
 
+func (x *MxHost) GetReferenceNames() []string {
+	if x != nil {
+		return x.ReferenceNames
+	}
+	return nil
+}
+
 // TlsaRecord is one TLSA record (RFC 6698 §2.1) and whether it counts.
 type TlsaRecord struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1099,7 +1374,7 @@ type TlsaRecord struct {
 
 func (x *TlsaRecord) Reset() {
 	*x = TlsaRecord{}
-	mi := &file_dane_v1_dane_proto_msgTypes[8]
+	mi := &file_dane_v1_dane_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1111,7 +1386,7 @@ func (x *TlsaRecord) String() string {
 func (*TlsaRecord) ProtoMessage() {}
 
 func (x *TlsaRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_dane_v1_dane_proto_msgTypes[8]
+	mi := &file_dane_v1_dane_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1124,7 +1399,7 @@ func (x *TlsaRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TlsaRecord.ProtoReflect.Descriptor instead.
 func (*TlsaRecord) Descriptor() ([]byte, []int) {
-	return file_dane_v1_dane_proto_rawDescGZIP(), []int{8}
+	return file_dane_v1_dane_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *TlsaRecord) GetUsage() uint32 {
@@ -1200,7 +1475,7 @@ type AddressResult struct {
 
 func (x *AddressResult) Reset() {
 	*x = AddressResult{}
-	mi := &file_dane_v1_dane_proto_msgTypes[9]
+	mi := &file_dane_v1_dane_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1212,7 +1487,7 @@ func (x *AddressResult) String() string {
 func (*AddressResult) ProtoMessage() {}
 
 func (x *AddressResult) ProtoReflect() protoreflect.Message {
-	mi := &file_dane_v1_dane_proto_msgTypes[9]
+	mi := &file_dane_v1_dane_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1225,7 +1500,7 @@ func (x *AddressResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddressResult.ProtoReflect.Descriptor instead.
 func (*AddressResult) Descriptor() ([]byte, []int) {
-	return file_dane_v1_dane_proto_rawDescGZIP(), []int{9}
+	return file_dane_v1_dane_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *AddressResult) GetIp() string {
@@ -1323,7 +1598,7 @@ type Certificate struct {
 
 func (x *Certificate) Reset() {
 	*x = Certificate{}
-	mi := &file_dane_v1_dane_proto_msgTypes[10]
+	mi := &file_dane_v1_dane_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1335,7 +1610,7 @@ func (x *Certificate) String() string {
 func (*Certificate) ProtoMessage() {}
 
 func (x *Certificate) ProtoReflect() protoreflect.Message {
-	mi := &file_dane_v1_dane_proto_msgTypes[10]
+	mi := &file_dane_v1_dane_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1348,7 +1623,7 @@ func (x *Certificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Certificate.ProtoReflect.Descriptor instead.
 func (*Certificate) Descriptor() ([]byte, []int) {
-	return file_dane_v1_dane_proto_rawDescGZIP(), []int{10}
+	return file_dane_v1_dane_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Certificate) GetSubject() string {
@@ -1422,12 +1697,32 @@ const file_dane_v1_dane_proto_rawDesc = "" +
 	"\x06domain\x18\x01 \x01(\tR\x06domain\"F\n" +
 	"\x12InvalidateResponse\x12\x16\n" +
 	"\x06domain\x18\x01 \x01(\tR\x06domain\x12\x18\n" +
-	"\aremoved\x18\x02 \x01(\rR\aremoved\"m\n" +
+	"\aremoved\x18\x02 \x01(\rR\aremoved\"Z\n" +
+	"\x11VerifyPeerRequest\x12\x16\n" +
+	"\x06domain\x18\x01 \x01(\tR\x06domain\x12\x17\n" +
+	"\amx_host\x18\x02 \x01(\tR\x06mxHost\x12\x14\n" +
+	"\x05chain\x18\x03 \x03(\fR\x05chain\"\xd2\x03\n" +
+	"\x12VerifyPeerResponse\x12\x1a\n" +
+	"\bverified\x18\x01 \x01(\bR\bverified\x12'\n" +
+	"\x06reason\x18\x02 \x01(\x0e2\x0f.dane.v1.ReasonR\x06reason\x121\n" +
+	"\x12matched_tlsa_index\x18\x03 \x01(\rH\x00R\x10matchedTlsaIndex\x88\x01\x01\x12:\n" +
+	"\x0ematched_record\x18\x04 \x01(\v2\x13.dane.v1.TlsaRecordR\rmatchedRecord\x12\x16\n" +
+	"\x06detail\x18\x05 \x01(\tR\x06detail\x120\n" +
+	"\vhost_policy\x18\x06 \x01(\x0e2\x0f.dane.v1.PolicyR\n" +
+	"hostPolicy\x12\x1f\n" +
+	"\vstatus_code\x18\a \x01(\tR\n" +
+	"statusCode\x12,\n" +
+	"\x12tlsrpt_result_type\x18\b \x01(\tR\x10tlsrptResultType\x12\x16\n" +
+	"\x06domain\x18\t \x01(\tR\x06domain\x12\x17\n" +
+	"\amx_host\x18\n" +
+	" \x01(\tR\x06mxHost\x12'\n" +
+	"\x0freference_names\x18\v \x03(\tR\x0ereferenceNamesB\x15\n" +
+	"\x13_matched_tlsa_index\"m\n" +
 	"\x0fValidateRequest\x12\x16\n" +
 	"\x06domain\x18\x01 \x01(\tR\x06domain\x12\x1f\n" +
 	"\vpolicy_only\x18\x02 \x01(\bR\n" +
 	"policyOnly\x12!\n" +
-	"\fbypass_cache\x18\x03 \x01(\bR\vbypassCache\"\xc1\x04\n" +
+	"\fbypass_cache\x18\x03 \x01(\bR\vbypassCache\"\xdc\x04\n" +
 	"\x10ValidateResponse\x12\x16\n" +
 	"\x06domain\x18\x01 \x01(\tR\x06domain\x12'\n" +
 	"\x06policy\x18\x02 \x01(\x0e2\x0f.dane.v1.PolicyR\x06policy\x12'\n" +
@@ -1450,7 +1745,8 @@ const file_dane_v1_dane_proto_rawDesc = "" +
 	"\vimplicit_mx\x18\r \x01(\bR\n" +
 	"implicitMx\x12\x1f\n" +
 	"\vpolicy_only\x18\x0e \x01(\bR\n" +
-	"policyOnly\"\xbc\x04\n" +
+	"policyOnly\x12\x19\n" +
+	"\btrace_id\x18\x0f \x01(\tR\atraceId\"\xe5\x04\n" +
 	"\x06MxHost\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1e\n" +
 	"\n" +
@@ -1470,7 +1766,8 @@ const file_dane_v1_dane_proto_rawDesc = "" +
 	" \x01(\x0e2\x0f.dane.v1.ReasonR\x06reason\x12.\n" +
 	"\x13usable_for_delivery\x18\v \x01(\bR\x11usableForDelivery\x124\n" +
 	"\taddresses\x18\f \x03(\v2\x16.dane.v1.AddressResultR\taddresses\x12\x16\n" +
-	"\x06detail\x18\r \x01(\tR\x06detail\"\xb8\x01\n" +
+	"\x06detail\x18\r \x01(\tR\x06detail\x12'\n" +
+	"\x0freference_names\x18\x0e \x03(\tR\x0ereferenceNames\"\xb8\x01\n" +
 	"\n" +
 	"TlsaRecord\x12\x14\n" +
 	"\x05usage\x18\x01 \x01(\rR\x05usage\x12\x1a\n" +
@@ -1543,12 +1840,14 @@ const file_dane_v1_dane_proto_rawDesc = "" +
 	"\x0eREASON_TIMEOUT\x10\x11\x12\x15\n" +
 	"\x11REASON_NOT_PROBED\x10\x12\x12\x15\n" +
 	"\x11REASON_SMTP_ERROR\x10\x13\x12\x19\n" +
-	"\x15REASON_NOT_CONSIDERED\x10\x142\xec\x01\n" +
+	"\x15REASON_NOT_CONSIDERED\x10\x142\xb3\x02\n" +
 	"\vDaneService\x12?\n" +
 	"\bValidate\x12\x18.dane.v1.ValidateRequest\x1a\x19.dane.v1.ValidateResponse\x12U\n" +
 	"\x0eValidateStream\x12\x1e.dane.v1.ValidateStreamRequest\x1a\x1f.dane.v1.ValidateStreamResponse(\x010\x01\x12E\n" +
 	"\n" +
-	"Invalidate\x12\x1a.dane.v1.InvalidateRequest\x1a\x1b.dane.v1.InvalidateResponseB-Z+github.com/daned/daned/proto/dane/v1;danev1b\x06proto3"
+	"Invalidate\x12\x1a.dane.v1.InvalidateRequest\x1a\x1b.dane.v1.InvalidateResponse\x12E\n" +
+	"\n" +
+	"VerifyPeer\x12\x1a.dane.v1.VerifyPeerRequest\x1a\x1b.dane.v1.VerifyPeerResponseB-Z+github.com/daned/daned/proto/dane/v1;danev1b\x06proto3"
 
 var (
 	file_dane_v1_dane_proto_rawDescOnce sync.Once
@@ -1563,7 +1862,7 @@ func file_dane_v1_dane_proto_rawDescGZIP() []byte {
 }
 
 var file_dane_v1_dane_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_dane_v1_dane_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_dane_v1_dane_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_dane_v1_dane_proto_goTypes = []any{
 	(Policy)(0),                    // 0: dane.v1.Policy
 	(Action)(0),                    // 1: dane.v1.Action
@@ -1574,49 +1873,56 @@ var file_dane_v1_dane_proto_goTypes = []any{
 	(*StreamError)(nil),            // 6: dane.v1.StreamError
 	(*InvalidateRequest)(nil),      // 7: dane.v1.InvalidateRequest
 	(*InvalidateResponse)(nil),     // 8: dane.v1.InvalidateResponse
-	(*ValidateRequest)(nil),        // 9: dane.v1.ValidateRequest
-	(*ValidateResponse)(nil),       // 10: dane.v1.ValidateResponse
-	(*MxHost)(nil),                 // 11: dane.v1.MxHost
-	(*TlsaRecord)(nil),             // 12: dane.v1.TlsaRecord
-	(*AddressResult)(nil),          // 13: dane.v1.AddressResult
-	(*Certificate)(nil),            // 14: dane.v1.Certificate
-	(*timestamppb.Timestamp)(nil),  // 15: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),    // 16: google.protobuf.Duration
+	(*VerifyPeerRequest)(nil),      // 9: dane.v1.VerifyPeerRequest
+	(*VerifyPeerResponse)(nil),     // 10: dane.v1.VerifyPeerResponse
+	(*ValidateRequest)(nil),        // 11: dane.v1.ValidateRequest
+	(*ValidateResponse)(nil),       // 12: dane.v1.ValidateResponse
+	(*MxHost)(nil),                 // 13: dane.v1.MxHost
+	(*TlsaRecord)(nil),             // 14: dane.v1.TlsaRecord
+	(*AddressResult)(nil),          // 15: dane.v1.AddressResult
+	(*Certificate)(nil),            // 16: dane.v1.Certificate
+	(*timestamppb.Timestamp)(nil),  // 17: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),    // 18: google.protobuf.Duration
 }
 var file_dane_v1_dane_proto_depIdxs = []int32{
-	9,  // 0: dane.v1.ValidateStreamRequest.request:type_name -> dane.v1.ValidateRequest
-	10, // 1: dane.v1.ValidateStreamResponse.response:type_name -> dane.v1.ValidateResponse
+	11, // 0: dane.v1.ValidateStreamRequest.request:type_name -> dane.v1.ValidateRequest
+	12, // 1: dane.v1.ValidateStreamResponse.response:type_name -> dane.v1.ValidateResponse
 	6,  // 2: dane.v1.ValidateStreamResponse.error:type_name -> dane.v1.StreamError
-	0,  // 3: dane.v1.ValidateResponse.policy:type_name -> dane.v1.Policy
-	1,  // 4: dane.v1.ValidateResponse.action:type_name -> dane.v1.Action
-	3,  // 5: dane.v1.ValidateResponse.reason:type_name -> dane.v1.Reason
-	11, // 6: dane.v1.ValidateResponse.mx_hosts:type_name -> dane.v1.MxHost
-	15, // 7: dane.v1.ValidateResponse.checked_at:type_name -> google.protobuf.Timestamp
-	16, // 8: dane.v1.ValidateResponse.ttl:type_name -> google.protobuf.Duration
-	2,  // 9: dane.v1.ValidateResponse.mx_security:type_name -> dane.v1.DnsSecurity
-	2,  // 10: dane.v1.MxHost.mx_security:type_name -> dane.v1.DnsSecurity
-	2,  // 11: dane.v1.MxHost.address_security:type_name -> dane.v1.DnsSecurity
-	2,  // 12: dane.v1.MxHost.tlsa_security:type_name -> dane.v1.DnsSecurity
-	12, // 13: dane.v1.MxHost.tlsa:type_name -> dane.v1.TlsaRecord
-	0,  // 14: dane.v1.MxHost.host_policy:type_name -> dane.v1.Policy
-	3,  // 15: dane.v1.MxHost.reason:type_name -> dane.v1.Reason
-	13, // 16: dane.v1.MxHost.addresses:type_name -> dane.v1.AddressResult
-	3,  // 17: dane.v1.AddressResult.reason:type_name -> dane.v1.Reason
-	14, // 18: dane.v1.AddressResult.chain:type_name -> dane.v1.Certificate
-	16, // 19: dane.v1.AddressResult.elapsed:type_name -> google.protobuf.Duration
-	15, // 20: dane.v1.Certificate.not_before:type_name -> google.protobuf.Timestamp
-	15, // 21: dane.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
-	9,  // 22: dane.v1.DaneService.Validate:input_type -> dane.v1.ValidateRequest
-	4,  // 23: dane.v1.DaneService.ValidateStream:input_type -> dane.v1.ValidateStreamRequest
-	7,  // 24: dane.v1.DaneService.Invalidate:input_type -> dane.v1.InvalidateRequest
-	10, // 25: dane.v1.DaneService.Validate:output_type -> dane.v1.ValidateResponse
-	5,  // 26: dane.v1.DaneService.ValidateStream:output_type -> dane.v1.ValidateStreamResponse
-	8,  // 27: dane.v1.DaneService.Invalidate:output_type -> dane.v1.InvalidateResponse
-	25, // [25:28] is the sub-list for method output_type
-	22, // [22:25] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	3,  // 3: dane.v1.VerifyPeerResponse.reason:type_name -> dane.v1.Reason
+	14, // 4: dane.v1.VerifyPeerResponse.matched_record:type_name -> dane.v1.TlsaRecord
+	0,  // 5: dane.v1.VerifyPeerResponse.host_policy:type_name -> dane.v1.Policy
+	0,  // 6: dane.v1.ValidateResponse.policy:type_name -> dane.v1.Policy
+	1,  // 7: dane.v1.ValidateResponse.action:type_name -> dane.v1.Action
+	3,  // 8: dane.v1.ValidateResponse.reason:type_name -> dane.v1.Reason
+	13, // 9: dane.v1.ValidateResponse.mx_hosts:type_name -> dane.v1.MxHost
+	17, // 10: dane.v1.ValidateResponse.checked_at:type_name -> google.protobuf.Timestamp
+	18, // 11: dane.v1.ValidateResponse.ttl:type_name -> google.protobuf.Duration
+	2,  // 12: dane.v1.ValidateResponse.mx_security:type_name -> dane.v1.DnsSecurity
+	2,  // 13: dane.v1.MxHost.mx_security:type_name -> dane.v1.DnsSecurity
+	2,  // 14: dane.v1.MxHost.address_security:type_name -> dane.v1.DnsSecurity
+	2,  // 15: dane.v1.MxHost.tlsa_security:type_name -> dane.v1.DnsSecurity
+	14, // 16: dane.v1.MxHost.tlsa:type_name -> dane.v1.TlsaRecord
+	0,  // 17: dane.v1.MxHost.host_policy:type_name -> dane.v1.Policy
+	3,  // 18: dane.v1.MxHost.reason:type_name -> dane.v1.Reason
+	15, // 19: dane.v1.MxHost.addresses:type_name -> dane.v1.AddressResult
+	3,  // 20: dane.v1.AddressResult.reason:type_name -> dane.v1.Reason
+	16, // 21: dane.v1.AddressResult.chain:type_name -> dane.v1.Certificate
+	18, // 22: dane.v1.AddressResult.elapsed:type_name -> google.protobuf.Duration
+	17, // 23: dane.v1.Certificate.not_before:type_name -> google.protobuf.Timestamp
+	17, // 24: dane.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
+	11, // 25: dane.v1.DaneService.Validate:input_type -> dane.v1.ValidateRequest
+	4,  // 26: dane.v1.DaneService.ValidateStream:input_type -> dane.v1.ValidateStreamRequest
+	7,  // 27: dane.v1.DaneService.Invalidate:input_type -> dane.v1.InvalidateRequest
+	9,  // 28: dane.v1.DaneService.VerifyPeer:input_type -> dane.v1.VerifyPeerRequest
+	12, // 29: dane.v1.DaneService.Validate:output_type -> dane.v1.ValidateResponse
+	5,  // 30: dane.v1.DaneService.ValidateStream:output_type -> dane.v1.ValidateStreamResponse
+	8,  // 31: dane.v1.DaneService.Invalidate:output_type -> dane.v1.InvalidateResponse
+	10, // 32: dane.v1.DaneService.VerifyPeer:output_type -> dane.v1.VerifyPeerResponse
+	29, // [29:33] is the sub-list for method output_type
+	25, // [25:29] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_dane_v1_dane_proto_init() }
@@ -1628,14 +1934,15 @@ func file_dane_v1_dane_proto_init() {
 		(*ValidateStreamResponse_Response)(nil),
 		(*ValidateStreamResponse_Error)(nil),
 	}
-	file_dane_v1_dane_proto_msgTypes[9].OneofWrappers = []any{}
+	file_dane_v1_dane_proto_msgTypes[6].OneofWrappers = []any{}
+	file_dane_v1_dane_proto_msgTypes[11].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dane_v1_dane_proto_rawDesc), len(file_dane_v1_dane_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   11,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

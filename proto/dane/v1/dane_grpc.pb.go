@@ -26,6 +26,7 @@ const (
 	DaneService_Validate_FullMethodName       = "/dane.v1.DaneService/Validate"
 	DaneService_ValidateStream_FullMethodName = "/dane.v1.DaneService/ValidateStream"
 	DaneService_Invalidate_FullMethodName     = "/dane.v1.DaneService/Invalidate"
+	DaneService_VerifyPeer_FullMethodName     = "/dane.v1.DaneService/VerifyPeer"
 )
 
 // DaneServiceClient is the client API for DaneService service.
@@ -59,6 +60,24 @@ type DaneServiceClient interface {
 	// results of their addresses. For admins who have just fixed their zone
 	// or server and want the fleet to see it now.
 	Invalidate(ctx context.Context, in *InvalidateRequest, opts ...grpc.CallOption) (*InvalidateResponse, error)
+	// VerifyPeer authenticates the certificate chain an MTA received on its
+	// own connection to an MX host, closing the gap between daned's probe
+	// and the delivery: the chain is matched, with the same code as the
+	// probes, against the DNSSEC-authenticated TLSA records of that host as
+	// found by a policy-only validation of the domain (served from the
+	// verdict cache when it holds one; the MTA has usually just asked for
+	// it). DANE-TA(2) records are checked against the host's
+	// reference_names and certificate validity at the current time
+	// (RFC 7672 §3.1.2, §3.2.2); DANE-EE(3) ignores names and dates
+	// (§3.1.1, §3.2.1).
+	//
+	// As with Validate, the answer is data: a chain that does not
+	// authenticate is an OK call with verified false and the reason. gRPC
+	// errors are for the call itself: INVALID_ARGUMENT for a malformed
+	// domain or mx_host, an empty chain, more than 16 certificates, more
+	// than 64 KiB of certificates, or a certificate that is not DER X.509;
+	// DEADLINE_EXCEEDED when the policy could not be found in time.
+	VerifyPeer(ctx context.Context, in *VerifyPeerRequest, opts ...grpc.CallOption) (*VerifyPeerResponse, error)
 }
 
 type daneServiceClient struct {
@@ -102,6 +121,16 @@ func (c *daneServiceClient) Invalidate(ctx context.Context, in *InvalidateReques
 	return out, nil
 }
 
+func (c *daneServiceClient) VerifyPeer(ctx context.Context, in *VerifyPeerRequest, opts ...grpc.CallOption) (*VerifyPeerResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(VerifyPeerResponse)
+	err := c.cc.Invoke(ctx, DaneService_VerifyPeer_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // DaneServiceServer is the server API for DaneService service.
 // All implementations must embed UnimplementedDaneServiceServer
 // for forward compatibility.
@@ -133,6 +162,24 @@ type DaneServiceServer interface {
 	// results of their addresses. For admins who have just fixed their zone
 	// or server and want the fleet to see it now.
 	Invalidate(context.Context, *InvalidateRequest) (*InvalidateResponse, error)
+	// VerifyPeer authenticates the certificate chain an MTA received on its
+	// own connection to an MX host, closing the gap between daned's probe
+	// and the delivery: the chain is matched, with the same code as the
+	// probes, against the DNSSEC-authenticated TLSA records of that host as
+	// found by a policy-only validation of the domain (served from the
+	// verdict cache when it holds one; the MTA has usually just asked for
+	// it). DANE-TA(2) records are checked against the host's
+	// reference_names and certificate validity at the current time
+	// (RFC 7672 §3.1.2, §3.2.2); DANE-EE(3) ignores names and dates
+	// (§3.1.1, §3.2.1).
+	//
+	// As with Validate, the answer is data: a chain that does not
+	// authenticate is an OK call with verified false and the reason. gRPC
+	// errors are for the call itself: INVALID_ARGUMENT for a malformed
+	// domain or mx_host, an empty chain, more than 16 certificates, more
+	// than 64 KiB of certificates, or a certificate that is not DER X.509;
+	// DEADLINE_EXCEEDED when the policy could not be found in time.
+	VerifyPeer(context.Context, *VerifyPeerRequest) (*VerifyPeerResponse, error)
 	mustEmbedUnimplementedDaneServiceServer()
 }
 
@@ -151,6 +198,9 @@ func (UnimplementedDaneServiceServer) ValidateStream(grpc.BidiStreamingServer[Va
 }
 func (UnimplementedDaneServiceServer) Invalidate(context.Context, *InvalidateRequest) (*InvalidateResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Invalidate not implemented")
+}
+func (UnimplementedDaneServiceServer) VerifyPeer(context.Context, *VerifyPeerRequest) (*VerifyPeerResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method VerifyPeer not implemented")
 }
 func (UnimplementedDaneServiceServer) mustEmbedUnimplementedDaneServiceServer() {}
 func (UnimplementedDaneServiceServer) testEmbeddedByValue()                     {}
@@ -216,6 +266,24 @@ func _DaneService_Invalidate_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _DaneService_VerifyPeer_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(VerifyPeerRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DaneServiceServer).VerifyPeer(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DaneService_VerifyPeer_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DaneServiceServer).VerifyPeer(ctx, req.(*VerifyPeerRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // DaneService_ServiceDesc is the grpc.ServiceDesc for DaneService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -230,6 +298,10 @@ var DaneService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Invalidate",
 			Handler:    _DaneService_Invalidate_Handler,
+		},
+		{
+			MethodName: "VerifyPeer",
+			Handler:    _DaneService_VerifyPeer_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

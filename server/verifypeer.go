@@ -1,0 +1,199 @@
+package server
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	grpccodes "google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/daned/daned/dane"
+	"github.com/daned/daned/dnsname"
+	danev1 "github.com/daned/daned/proto/dane/v1"
+)
+
+// Bounds on the chain of a VerifyPeer request. Real SMTP servers send two
+// to four certificates of a few KiB each; the bounds keep a caller from
+// making daned parse megabytes.
+const (
+	maxPeerCerts      = 16
+	maxPeerChainBytes = 64 << 10
+)
+
+// VerifyPeer implements dane.v1.DaneService.VerifyPeer: it authenticates
+// the chain an MTA received on its own connection against the TLSA
+// records of the MX host as a policy-only validation of the domain found
+// them (from the verdict cache when it holds one), with the same dane
+// code and reference names as the probes, at the current time.
+func (s *Server) VerifyPeer(ctx context.Context, req *danev1.VerifyPeerRequest) (*danev1.VerifyPeerResponse, error) {
+	chain, err := parseChain(req.GetChain())
+	if err != nil {
+		return nil, status.Error(grpccodes.InvalidArgument, err.Error())
+	}
+	domain, err := s.normalize(req.GetDomain(), true)
+	if err != nil {
+		return nil, callError(err)
+	}
+	mx, err := dnsname.Normalize(req.GetMxHost())
+	if err != nil {
+		return nil, status.Error(grpccodes.InvalidArgument, "mx_host: "+err.Error())
+	}
+	v, _, err := s.verdict(ctx, domain, true, false)
+	if err != nil {
+		return nil, callError(err)
+	}
+	resp := verifyPeer(v.resp, mx, chain, s.clock())
+	s.log.LogAttrs(ctx, slog.LevelInfo, "verify peer",
+		slog.String("domain", domain),
+		slog.String("mx_host", mx),
+		slog.Bool("verified", resp.GetVerified()),
+		slog.String("reason", strings.TrimPrefix(resp.GetReason().String(), "REASON_")),
+		slog.String("host_policy", strings.TrimPrefix(resp.GetHostPolicy().String(), "POLICY_")))
+	return resp, nil
+}
+
+// clock is the time of VerifyPeer's DANE-TA validity checks.
+func (s *Server) clock() time.Time {
+	if s.now != nil {
+		return s.now()
+	}
+	return time.Now()
+}
+
+// parseChain checks a VerifyPeer chain against the bounds and parses it.
+// Unlike dane.VerifyDER, which takes a certificate that does not parse as
+// an invalid chain (the handshake would have failed), it rejects one: a
+// caller that sends something other than the DER it received has made a
+// mistake, and saying so is kinder than a verdict.
+func parseChain(ders [][]byte) ([]*x509.Certificate, error) {
+	if len(ders) == 0 {
+		return nil, errors.New("chain: no certificate (send the server's certificates, DER, leaf first)")
+	}
+	if len(ders) > maxPeerCerts {
+		return nil, fmt.Errorf("chain: %d certificates, at most %d are accepted", len(ders), maxPeerCerts)
+	}
+	total := 0
+	for _, d := range ders {
+		total += len(d)
+	}
+	if total > maxPeerChainBytes {
+		return nil, fmt.Errorf("chain: %d bytes of certificates, at most %d are accepted", total, maxPeerChainBytes)
+	}
+	certs := make([]*x509.Certificate, len(ders))
+	for i, d := range ders {
+		c, err := x509.ParseCertificate(d)
+		if err != nil {
+			return nil, fmt.Errorf("chain[%d] is not a DER X.509 certificate: %v", i, err)
+		}
+		certs[i] = c
+	}
+	return certs, nil
+}
+
+// verifyPeer judges a chain presented by host mx against a policy-only
+// verdict r (see VerifyPeerResponse in dane.proto for the semantics). r
+// may be shared with the verdict cache: it is only read.
+func verifyPeer(r *danev1.ValidateResponse, mx string, chain []*x509.Certificate, now time.Time) *danev1.VerifyPeerResponse {
+	out := &danev1.VerifyPeerResponse{Domain: r.GetDomain(), MxHost: mx}
+	var h *danev1.MxHost
+	for _, c := range r.GetMxHosts() {
+		if c.GetName() == mx {
+			h = c
+			break
+		}
+	}
+	if h == nil || h.GetReason() == danev1.Reason_REASON_NOT_CONSIDERED {
+		if len(r.GetMxHosts()) == 0 && r.GetReason() != danev1.Reason_REASON_OK {
+			// No MX RRset to speak of: null MX, no such domain, or the
+			// MX lookup failed. The domain's reason is the answer.
+			return peerFail(out, dane.Reason(r.GetReason()), true, r.GetStatusText())
+		}
+		out.Reason = danev1.Reason_REASON_NOT_CONSIDERED
+		var names []string
+		for _, c := range r.GetMxHosts() {
+			if c.GetReason() != danev1.Reason_REASON_NOT_CONSIDERED {
+				names = append(names, c.GetName())
+			}
+		}
+		out.Detail = fmt.Sprintf("%s is not an MX host daned judged for %s (those are: %s); daned knows no policy for it",
+			mx, r.GetDomain(), strings.Join(names, ", "))
+		return out
+	}
+	out.HostPolicy = h.GetHostPolicy()
+	out.ReferenceNames = h.GetReferenceNames()
+	if h.GetReason() != danev1.Reason_REASON_OK {
+		// The host's own lookups failed (RFC 7672 §2.1.2): mail must not
+		// go through it, whatever it presents.
+		return peerFail(out, dane.Reason(h.GetReason()), true, h.GetDetail())
+	}
+	switch h.GetHostPolicy() {
+	case danev1.Policy_POLICY_DANE_REQUIRED:
+		rrset, err := assessedTLSA(h.GetTlsa())
+		if err != nil {
+			return peerFail(out, dane.ReasonTLSANoMatch, false, err.Error())
+		}
+		m := dane.Verify(chain, rrset, dane.Options{ReferenceNames: h.GetReferenceNames(), Now: now})
+		if !m.Authenticated() {
+			return peerFail(out, m.Reason, false, fmt.Sprintf("%s: %s", mx, m.Detail))
+		}
+		i := uint32(m.Matched)
+		out.Verified, out.Reason = true, danev1.Reason_REASON_OK
+		out.MatchedTlsaIndex = &i
+		out.MatchedRecord = proto.CloneOf(h.GetTlsa()[m.Matched])
+		out.Detail = fmt.Sprintf("%s: authenticated by TLSA record [%d] (%s)", mx, i, m.Detail)
+	case danev1.Policy_POLICY_TLS_REQUIRED:
+		out.Reason = danev1.Reason_REASON_OK
+		out.Detail = fmt.Sprintf("%s: the secure TLSA RRset at _25._tcp.%s has no usable record: TLS is required, authentication is not (RFC 7672 §3.1.3); the chain was not checked",
+			mx, h.GetTlsaBaseDomain())
+	case danev1.Policy_POLICY_OPPORTUNISTIC:
+		out.Reason = danev1.Reason_REASON_OK
+		out.Detail = fmt.Sprintf("%s: no secure TLSA RRset, opportunistic TLS (RFC 7672 §2.2): nothing to authenticate against; the chain was not checked", mx)
+	default:
+		return peerFail(out, dane.Reason(r.GetReason()), true, h.GetDetail())
+	}
+	return out
+}
+
+// peerFail fills a response that must not be delivered over.
+func peerFail(out *danev1.VerifyPeerResponse, r dane.Reason, inDNS bool, detail string) *danev1.VerifyPeerResponse {
+	if r == dane.ReasonOK || r == dane.ReasonUnspecified {
+		r = dane.ReasonNotConsidered
+	}
+	st := dane.StatusOf(r, inDNS)
+	out.Verified = false
+	out.Reason = danev1.Reason(r)
+	out.StatusCode = st.Code
+	out.TlsrptResultType = st.TLSRPT
+	out.Detail = detail
+	if detail == "" {
+		out.Detail = fmt.Sprintf("mail must not go through %s: %s", out.GetMxHost(), r)
+	}
+	return out
+}
+
+// assessedTLSA turns the API's TLSA records back into the assessed RRset
+// the engine judged the probes with: the usable flags are the engine's
+// own (dane.Assess with digest agility), carried in the cached verdict,
+// so VerifyPeer and the probes authenticate against the same records.
+func assessedTLSA(recs []*danev1.TlsaRecord) ([]dane.Status, error) {
+	out := make([]dane.Status, len(recs))
+	for i, t := range recs {
+		data, err := hex.DecodeString(t.GetData())
+		if err != nil {
+			return nil, fmt.Errorf("TLSA record [%d] of the cached policy has undecodable data: %v", i, err)
+		}
+		out[i] = dane.Status{
+			Record: dane.Record{Usage: uint8(t.GetUsage()), Selector: uint8(t.GetSelector()), MatchingType: uint8(t.GetMatchingType()), Data: data},
+			Usable: t.GetUsable(),
+			Why:    t.GetUnusableReason(),
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,128 @@
+package server
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"math/big"
+	"strings"
+	"testing"
+	"time"
+
+	danev1 "github.com/daned/daned/proto/dane/v1"
+)
+
+var peerNow = time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+
+func selfSigned(t *testing.T, cn string) *x509.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn}, DNSNames: []string{cn},
+		NotBefore: peerNow.Add(-time.Hour), NotAfter: peerNow.Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func spkiRecord(c *x509.Certificate) *danev1.TlsaRecord {
+	sum := sha256.Sum256(c.RawSubjectPublicKeyInfo)
+	return &danev1.TlsaRecord{Usage: 3, Selector: 1, MatchingType: 1, Data: hex.EncodeToString(sum[:]), Usable: true}
+}
+
+func TestVerifyPeerSemantics(t *testing.T) {
+	good, other := selfSigned(t, "mx.example.test"), selfSigned(t, "other.test")
+	unusable := &danev1.TlsaRecord{Usage: 1, Selector: 1, MatchingType: 1, Data: spkiRecord(good).Data, UnusableReason: "PKIX-EE is not used for SMTP"}
+	host := func(name string, p danev1.Policy, r danev1.Reason, tlsa ...*danev1.TlsaRecord) *danev1.MxHost {
+		return &danev1.MxHost{Name: name, HostPolicy: p, Reason: r, Tlsa: tlsa, TlsaBaseDomain: name, ReferenceNames: []string{name}}
+	}
+	ok := danev1.Reason_REASON_OK
+	verdict := &danev1.ValidateResponse{Domain: "example.test", Reason: ok, MxHosts: []*danev1.MxHost{
+		host("dane.example.test", danev1.Policy_POLICY_DANE_REQUIRED, ok, unusable, spkiRecord(good)),
+		host("tls.example.test", danev1.Policy_POLICY_TLS_REQUIRED, ok, unusable),
+		host("opp.example.test", danev1.Policy_POLICY_OPPORTUNISTIC, ok),
+		host("bogus.example.test", danev1.Policy_POLICY_UNSPECIFIED, danev1.Reason_REASON_DNSSEC_BOGUS),
+		host("far.example.test", danev1.Policy_POLICY_UNSPECIFIED, danev1.Reason_REASON_NOT_CONSIDERED),
+	}}
+	nullMX := &danev1.ValidateResponse{Domain: "null.test", Reason: danev1.Reason_REASON_NULL_MX, StatusText: "null MX"}
+	tests := []struct {
+		name     string
+		verdict  *danev1.ValidateResponse
+		host     string
+		chain    *x509.Certificate
+		verified bool
+		reason   danev1.Reason
+		code     string
+		matched  int // -1: none
+	}{
+		{"match", verdict, "dane.example.test", good, true, ok, "", 1},
+		{"no match", verdict, "dane.example.test", other, false, danev1.Reason_REASON_TLSA_NO_MATCH, "4.7.323", -1},
+		{"TLS required", verdict, "tls.example.test", other, false, ok, "", -1},
+		{"opportunistic", verdict, "opp.example.test", other, false, ok, "", -1},
+		{"host lookups failed", verdict, "bogus.example.test", good, false, danev1.Reason_REASON_DNSSEC_BOGUS, "4.7.324", -1},
+		{"beyond the MX limit", verdict, "far.example.test", good, false, danev1.Reason_REASON_NOT_CONSIDERED, "", -1},
+		{"not an MX host", verdict, "elsewhere.test", good, false, danev1.Reason_REASON_NOT_CONSIDERED, "", -1},
+		{"null MX", nullMX, "null.test", good, false, danev1.Reason_REASON_NULL_MX, "5.1.10", -1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := verifyPeer(tc.verdict, tc.host, []*x509.Certificate{tc.chain}, peerNow)
+			if r.GetVerified() != tc.verified || r.GetReason() != tc.reason || r.GetStatusCode() != tc.code {
+				t.Fatalf("verified=%v reason=%s code=%q, want %v %s %q (%s)", r.GetVerified(), r.GetReason(), r.GetStatusCode(), tc.verified, tc.reason, tc.code, r.GetDetail())
+			}
+			if tc.matched < 0 && (r.MatchedTlsaIndex != nil || r.MatchedRecord != nil) {
+				t.Errorf("matched %v %v, want none", r.MatchedTlsaIndex, r.MatchedRecord)
+			}
+			if tc.matched >= 0 && (r.MatchedTlsaIndex == nil || int(*r.MatchedTlsaIndex) != tc.matched || r.GetMatchedRecord().GetData() != spkiRecord(good).Data) {
+				t.Errorf("matched %v %v, want [%d]", r.MatchedTlsaIndex, r.GetMatchedRecord(), tc.matched)
+			}
+			if r.GetDetail() == "" || r.GetMxHost() != tc.host || r.GetDomain() != tc.verdict.GetDomain() {
+				t.Errorf("detail %q, mx_host %q, domain %q", r.GetDetail(), r.GetMxHost(), r.GetDomain())
+			}
+		})
+	}
+}
+
+func TestParseChainBounds(t *testing.T) {
+	good := selfSigned(t, "mx.example.test").Raw
+	tests := []struct {
+		name  string
+		chain [][]byte
+		err   string // "" for none
+	}{
+		{"one certificate", [][]byte{good}, ""},
+		{"sixteen", repeat(good, maxPeerCerts), ""},
+		{"empty", nil, "no certificate"},
+		{"seventeen", repeat(good, maxPeerCerts+1), "at most 16"},
+		{"too big", [][]byte{make([]byte, maxPeerChainBytes+1)}, "bytes of certificates"},
+		{"not DER", [][]byte{good, []byte("garbage")}, "chain[1] is not a DER X.509 certificate"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := parseChain(tc.chain)
+			if (tc.err == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.err)) {
+				t.Fatalf("parseChain: %v, want %q", err, tc.err)
+			}
+		})
+	}
+}
+
+func repeat(b []byte, n int) [][]byte {
+	out := make([][]byte, n)
+	for i := range out {
+		out[i] = b
+	}
+	return out
+}

@@ -8,18 +8,30 @@ BUF_VERSION := v1.75.0
 PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 
-# Packages the end-to-end tests need from Debian, as "binary:package".
-DEBIAN_TOOLS := unbound:unbound posttls-finger:postfix ip:iproute2 unshare:util-linux
+# Debian packages, as KIND:WHAT:PACKAGE (see scripts/apt-deps.sh).
+# The build: embedded DNSSEC validation links libunbound.
+BUILD_DEPS := file:/usr/include/unbound.h:libunbound-dev
+# The tests: Unbound (the validating resolver of the test world), Postfix's
+# posttls-finger, iproute2 and unshare (the conformance test), protoc and the
+# gRPC Python plugin (client generation), Debian's Python gRPC modules and
+# Node with npm (the Python and Node client examples).
+TEST_DEPS := bin:unbound:unbound bin:posttls-finger:postfix bin:ip:iproute2 bin:unshare:util-linux \
+	file:/usr/bin/protoc:protobuf-compiler file:/usr/bin/grpc_python_plugin:protobuf-compiler-grpc \
+	py:grpc:python3-grpcio py:google.protobuf:python3-protobuf bin:node:nodejs bin:npm:npm
+# The TypeScript client's npm packages (protoc-gen-es for generation, the
+# runtime for its tests), installed from its package-lock.json.
+TS_CLIENT := clients/typescript
+PY_GEN := clients/python/daned_client/_gen
 
-.PHONY: all build run demo test unit lint vet buflint generate checkgenerate tools debian-tools clean
+.PHONY: all build run demo test unit lint vet buflint generate checkgenerate tools build-deps debian-tools node-modules clean
 
 all: build
 
-build:
+build: build-deps
 	$(GO) build -o bin/daned ./cmd/daned
 	$(GO) build -o bin/danectl ./cmd/danectl
 
-## run: start daned with its defaults (gRPC on 127.0.0.1:8053, resolver 127.0.0.1:53).
+## run: start daned with its defaults (gRPC on 127.0.0.1:8053, metrics on 127.0.0.1:9464, embedded DNSSEC validation).
 run: build
 	./bin/daned
 
@@ -29,7 +41,7 @@ demo: build debian-tools
 	./scripts/demo.sh
 
 ## test: everything CI runs.
-test: tools debian-tools lint checkgenerate unit
+test: tools debian-tools node-modules lint checkgenerate unit
 
 unit:
 	$(GO) test -race -count=1 -timeout 20m ./...
@@ -43,17 +55,21 @@ vet:
 buflint: tools
 	buf lint
 
-generate: tools
+generate: tools debian-tools node-modules
 	buf generate
+	clients/python/fiximports.sh $(PY_GEN)
 
 ## checkgenerate: fails when the committed generated code differs from a fresh `buf generate`.
-checkgenerate: tools
+checkgenerate: tools debian-tools node-modules
 	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
-	buf generate -o "$$tmp"; \
-	if ! diff -r -x '*.proto' "$$tmp/proto" proto >/dev/null 2>&1; then \
-		diff -r -x '*.proto' "$$tmp/proto" proto | head -40; \
-		echo "generated code is stale: run 'make generate' and commit the result"; exit 1; \
-	fi; echo "generated code is up to date"
+	buf generate -o "$$tmp" || exit 1; \
+	clients/python/fiximports.sh "$$tmp/$(PY_GEN)"; \
+	for d in proto $(PY_GEN) $(TS_CLIENT)/gen; do \
+		if ! diff -r -x '*.proto' -x __pycache__ "$$tmp/$$d" $$d >/dev/null 2>&1; then \
+			diff -r -x '*.proto' -x __pycache__ "$$tmp/$$d" $$d | head -40; \
+			echo "generated code in $$d is stale: run 'make generate' and commit the result"; exit 1; \
+		fi; \
+	done; echo "generated code is up to date"
 
 ## tools: the Go tools the build needs, pinned (installed with go install when missing or of another version).
 tools:
@@ -61,21 +77,26 @@ tools:
 	@if ! protoc-gen-go --version 2>/dev/null | grep -q '$(PROTOC_GEN_GO_VERSION)'; then $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION); fi
 	@if ! protoc-gen-go-grpc --version 2>/dev/null | grep -q '$(PROTOC_GEN_GO_GRPC_VERSION:v%=%)'; then $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION); fi
 
-## debian-tools: Unbound, Postfix (posttls-finger, installed with "No configuration": no daemon), iproute2 and unshare for the end-to-end and conformance tests; installed with apt-get when missing and running as root.
-debian-tools:
-	@missing=""; for t in $(DEBIAN_TOOLS); do bin=$${t%%:*}; pkg=$${t##*:}; \
-		command -v $$bin >/dev/null 2>&1 || [ -x /usr/sbin/$$bin ] || missing="$$missing $$pkg"; done; \
-	if [ -n "$$missing" ]; then \
-		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-			echo "installing$$missing with apt-get"; \
-			echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections 2>/dev/null || true; \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
-			if [ -x /usr/sbin/postfix ] && /usr/sbin/postfix status >/dev/null 2>&1; then /usr/sbin/postfix stop; fi; \
-		else \
-			echo "the end-to-end tests need these Debian packages:$$missing"; \
-			echo "install them with: sudo apt-get install$$missing"; exit 1; \
-		fi; \
-	fi
+## build-deps: what the build needs (libunbound-dev), installed with apt-get when missing and running as root.
+build-deps:
+	@scripts/apt-deps.sh "building daned (embedded DNSSEC validation; CGO_ENABLED=0 builds without it)" $(BUILD_DEPS)
+
+## debian-tools: what the tests need, installed with apt-get when missing and running as root.
+debian-tools: build-deps
+	@scripts/apt-deps.sh "the tests" $(TEST_DEPS)
+
+## node-modules: the TypeScript client's npm packages, from its package-lock.json (npm ci) when missing.
+node-modules: $(TS_CLIENT)/node_modules/.package-lock.json
+
+$(TS_CLIENT)/node_modules/.package-lock.json: $(TS_CLIENT)/package-lock.json
+	cd $(TS_CLIENT) && npm ci --no-audit --no-fund
 
 clean:
 	rm -rf bin
+
+## bench: the Go benchmarks of docs/BENCHMARKS.md (about a minute; the ghz and lean-client load runs against a running daned are scripts/bench.sh).
+.PHONY: bench
+bench:
+	$(GO) test -run '^$$' -bench 'CachedValidate|GRPC' -benchmem -benchtime 2s ./server/
+	$(GO) test -run '^$$' -bench 'CacheFill' -benchtime 1x ./server/
+	$(GO) test -run '^$$' -bench 'ColdParallel' -benchtime 5x ./engine/

@@ -1,0 +1,24 @@
+// Package daneclient is the Go client of daned, the SMTP DANE (RFC 7672)
+// verdict service, and the pieces a Go MTA needs to act on its answers.
+//
+//   - Dial connects to daned (TLS by default, mTLS with WithTLS, plaintext
+//     for loopback with WithInsecure) with a per-call timeout and retries
+//     with exponential backoff on Unavailable only: every other status is
+//     an answer, and a verdict is never an error.
+//   - Validate and Policy ask for a domain's verdict, with and without
+//     STARTTLS probes; VerifyPeer has daned authenticate a chain the MTA
+//     received on its own connection.
+//   - TLSConfig and HostTLSConfig return a *tls.Config that enforces an MX
+//     host's DANE policy on the MTA's own connection, locally with the
+//     dane package (no round trip per connection): a Go MTA gets DANE by
+//     changing the line that builds its tls.Config.
+//   - NextAttempt and FinalCode implement Exchange Online's retry
+//     schedule for deferred mail.
+//
+// Results are the API's own messages (package danev1), documented field
+// by field in proto/dane/v1/dane.proto; this package adds no wrapper
+// types, so nothing is lost or renamed between the wire and the caller.
+//
+// It does not resolve DNS or speak SMTP: daned does the DNSSEC work, and
+// the caller owns its SMTP session.
+package daneclient

@@ -1,0 +1,267 @@
+from google.protobuf import duration_pb2 as _duration_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from typing import ClassVar as _ClassVar, Iterable as _Iterable, Mapping as _Mapping, Optional as _Optional, Union as _Union
+
+ACTION_DEFER: Action
+ACTION_DELIVER: Action
+ACTION_REJECT: Action
+ACTION_UNSPECIFIED: Action
+DESCRIPTOR: _descriptor.FileDescriptor
+DNS_SECURITY_BOGUS: DnsSecurity
+DNS_SECURITY_INDETERMINATE: DnsSecurity
+DNS_SECURITY_INSECURE: DnsSecurity
+DNS_SECURITY_LOOKUP_FAILED: DnsSecurity
+DNS_SECURITY_SECURE: DnsSecurity
+DNS_SECURITY_UNSPECIFIED: DnsSecurity
+POLICY_DANE_REQUIRED: Policy
+POLICY_NO_MAIL: Policy
+POLICY_OPPORTUNISTIC: Policy
+POLICY_TLS_REQUIRED: Policy
+POLICY_UNSPECIFIED: Policy
+REASON_CERT_EXPIRED: Reason
+REASON_CERT_NAME_MISMATCH: Reason
+REASON_CERT_NOT_YET_VALID: Reason
+REASON_CHAIN_INVALID: Reason
+REASON_CONNECT_FAILED: Reason
+REASON_DNSSEC_BOGUS: Reason
+REASON_DNS_QUERY_FAILED: Reason
+REASON_NOT_CONSIDERED: Reason
+REASON_NOT_PROBED: Reason
+REASON_NO_ADDRESSES: Reason
+REASON_NULL_MX: Reason
+REASON_NXDOMAIN: Reason
+REASON_OK: Reason
+REASON_SMTP_ERROR: Reason
+REASON_STARTTLS_NOT_OFFERED: Reason
+REASON_TARGET_FORBIDDEN: Reason
+REASON_TIMEOUT: Reason
+REASON_TLSA_LOOKUP_FAILED: Reason
+REASON_TLSA_NO_MATCH: Reason
+REASON_TLS_HANDSHAKE_FAILED: Reason
+REASON_UNSPECIFIED: Reason
+
+class AddressResult(_message.Message):
+    __slots__ = ["authenticated", "chain", "cipher_suite", "detail", "elapsed", "ip", "matched_tlsa_index", "reason", "starttls_offered", "tls_version"]
+    AUTHENTICATED_FIELD_NUMBER: _ClassVar[int]
+    CHAIN_FIELD_NUMBER: _ClassVar[int]
+    CIPHER_SUITE_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    ELAPSED_FIELD_NUMBER: _ClassVar[int]
+    IP_FIELD_NUMBER: _ClassVar[int]
+    MATCHED_TLSA_INDEX_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    STARTTLS_OFFERED_FIELD_NUMBER: _ClassVar[int]
+    TLS_VERSION_FIELD_NUMBER: _ClassVar[int]
+    authenticated: bool
+    chain: _containers.RepeatedCompositeFieldContainer[Certificate]
+    cipher_suite: str
+    detail: str
+    elapsed: _duration_pb2.Duration
+    ip: str
+    matched_tlsa_index: int
+    reason: Reason
+    starttls_offered: bool
+    tls_version: str
+    def __init__(self, ip: _Optional[str] = ..., reason: _Optional[_Union[Reason, str]] = ..., starttls_offered: bool = ..., tls_version: _Optional[str] = ..., cipher_suite: _Optional[str] = ..., chain: _Optional[_Iterable[_Union[Certificate, _Mapping]]] = ..., matched_tlsa_index: _Optional[int] = ..., elapsed: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., detail: _Optional[str] = ..., authenticated: bool = ...) -> None: ...
+
+class Certificate(_message.Message):
+    __slots__ = ["dns_names", "issuer", "not_after", "not_before", "sha256", "spki_sha256", "subject"]
+    DNS_NAMES_FIELD_NUMBER: _ClassVar[int]
+    ISSUER_FIELD_NUMBER: _ClassVar[int]
+    NOT_AFTER_FIELD_NUMBER: _ClassVar[int]
+    NOT_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    SPKI_SHA256_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    dns_names: _containers.RepeatedScalarFieldContainer[str]
+    issuer: str
+    not_after: _timestamp_pb2.Timestamp
+    not_before: _timestamp_pb2.Timestamp
+    sha256: str
+    spki_sha256: str
+    subject: str
+    def __init__(self, subject: _Optional[str] = ..., issuer: _Optional[str] = ..., dns_names: _Optional[_Iterable[str]] = ..., not_before: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., not_after: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., sha256: _Optional[str] = ..., spki_sha256: _Optional[str] = ...) -> None: ...
+
+class InvalidateRequest(_message.Message):
+    __slots__ = ["domain"]
+    DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    domain: str
+    def __init__(self, domain: _Optional[str] = ...) -> None: ...
+
+class InvalidateResponse(_message.Message):
+    __slots__ = ["domain", "removed"]
+    DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    REMOVED_FIELD_NUMBER: _ClassVar[int]
+    domain: str
+    removed: int
+    def __init__(self, domain: _Optional[str] = ..., removed: _Optional[int] = ...) -> None: ...
+
+class MxHost(_message.Message):
+    __slots__ = ["address_security", "addresses", "cname_chain", "detail", "host_policy", "mx_security", "name", "preference", "reason", "reference_names", "tlsa", "tlsa_base_domain", "tlsa_security", "usable_for_delivery"]
+    ADDRESSES_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_SECURITY_FIELD_NUMBER: _ClassVar[int]
+    CNAME_CHAIN_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    HOST_POLICY_FIELD_NUMBER: _ClassVar[int]
+    MX_SECURITY_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PREFERENCE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_NAMES_FIELD_NUMBER: _ClassVar[int]
+    TLSA_BASE_DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    TLSA_FIELD_NUMBER: _ClassVar[int]
+    TLSA_SECURITY_FIELD_NUMBER: _ClassVar[int]
+    USABLE_FOR_DELIVERY_FIELD_NUMBER: _ClassVar[int]
+    address_security: DnsSecurity
+    addresses: _containers.RepeatedCompositeFieldContainer[AddressResult]
+    cname_chain: _containers.RepeatedScalarFieldContainer[str]
+    detail: str
+    host_policy: Policy
+    mx_security: DnsSecurity
+    name: str
+    preference: int
+    reason: Reason
+    reference_names: _containers.RepeatedScalarFieldContainer[str]
+    tlsa: _containers.RepeatedCompositeFieldContainer[TlsaRecord]
+    tlsa_base_domain: str
+    tlsa_security: DnsSecurity
+    usable_for_delivery: bool
+    def __init__(self, name: _Optional[str] = ..., preference: _Optional[int] = ..., mx_security: _Optional[_Union[DnsSecurity, str]] = ..., address_security: _Optional[_Union[DnsSecurity, str]] = ..., cname_chain: _Optional[_Iterable[str]] = ..., tlsa_base_domain: _Optional[str] = ..., tlsa_security: _Optional[_Union[DnsSecurity, str]] = ..., tlsa: _Optional[_Iterable[_Union[TlsaRecord, _Mapping]]] = ..., host_policy: _Optional[_Union[Policy, str]] = ..., reason: _Optional[_Union[Reason, str]] = ..., usable_for_delivery: bool = ..., addresses: _Optional[_Iterable[_Union[AddressResult, _Mapping]]] = ..., detail: _Optional[str] = ..., reference_names: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class StreamError(_message.Message):
+    __slots__ = ["code", "message"]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    message: str
+    def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
+class TlsaRecord(_message.Message):
+    __slots__ = ["data", "matching_type", "selector", "unusable_reason", "usable", "usage"]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    MATCHING_TYPE_FIELD_NUMBER: _ClassVar[int]
+    SELECTOR_FIELD_NUMBER: _ClassVar[int]
+    UNUSABLE_REASON_FIELD_NUMBER: _ClassVar[int]
+    USABLE_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    data: str
+    matching_type: int
+    selector: int
+    unusable_reason: str
+    usable: bool
+    usage: int
+    def __init__(self, usage: _Optional[int] = ..., selector: _Optional[int] = ..., matching_type: _Optional[int] = ..., data: _Optional[str] = ..., usable: bool = ..., unusable_reason: _Optional[str] = ...) -> None: ...
+
+class ValidateRequest(_message.Message):
+    __slots__ = ["bypass_cache", "domain", "policy_only"]
+    BYPASS_CACHE_FIELD_NUMBER: _ClassVar[int]
+    DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    POLICY_ONLY_FIELD_NUMBER: _ClassVar[int]
+    bypass_cache: bool
+    domain: str
+    policy_only: bool
+    def __init__(self, domain: _Optional[str] = ..., policy_only: bool = ..., bypass_cache: bool = ...) -> None: ...
+
+class ValidateResponse(_message.Message):
+    __slots__ = ["action", "checked_at", "domain", "from_cache", "implicit_mx", "mx_hosts", "mx_security", "policy", "policy_only", "reason", "status_code", "status_text", "tlsrpt_result_type", "trace_id", "ttl"]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    CHECKED_AT_FIELD_NUMBER: _ClassVar[int]
+    DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    FROM_CACHE_FIELD_NUMBER: _ClassVar[int]
+    IMPLICIT_MX_FIELD_NUMBER: _ClassVar[int]
+    MX_HOSTS_FIELD_NUMBER: _ClassVar[int]
+    MX_SECURITY_FIELD_NUMBER: _ClassVar[int]
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    POLICY_ONLY_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    STATUS_CODE_FIELD_NUMBER: _ClassVar[int]
+    STATUS_TEXT_FIELD_NUMBER: _ClassVar[int]
+    TLSRPT_RESULT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    TRACE_ID_FIELD_NUMBER: _ClassVar[int]
+    TTL_FIELD_NUMBER: _ClassVar[int]
+    action: Action
+    checked_at: _timestamp_pb2.Timestamp
+    domain: str
+    from_cache: bool
+    implicit_mx: bool
+    mx_hosts: _containers.RepeatedCompositeFieldContainer[MxHost]
+    mx_security: DnsSecurity
+    policy: Policy
+    policy_only: bool
+    reason: Reason
+    status_code: str
+    status_text: str
+    tlsrpt_result_type: str
+    trace_id: str
+    ttl: _duration_pb2.Duration
+    def __init__(self, domain: _Optional[str] = ..., policy: _Optional[_Union[Policy, str]] = ..., action: _Optional[_Union[Action, str]] = ..., reason: _Optional[_Union[Reason, str]] = ..., status_code: _Optional[str] = ..., status_text: _Optional[str] = ..., tlsrpt_result_type: _Optional[str] = ..., mx_hosts: _Optional[_Iterable[_Union[MxHost, _Mapping]]] = ..., checked_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., ttl: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., from_cache: bool = ..., mx_security: _Optional[_Union[DnsSecurity, str]] = ..., implicit_mx: bool = ..., policy_only: bool = ..., trace_id: _Optional[str] = ...) -> None: ...
+
+class ValidateStreamRequest(_message.Message):
+    __slots__ = ["request", "request_id"]
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    request: ValidateRequest
+    request_id: str
+    def __init__(self, request_id: _Optional[str] = ..., request: _Optional[_Union[ValidateRequest, _Mapping]] = ...) -> None: ...
+
+class ValidateStreamResponse(_message.Message):
+    __slots__ = ["error", "request_id", "response"]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    error: StreamError
+    request_id: str
+    response: ValidateResponse
+    def __init__(self, request_id: _Optional[str] = ..., response: _Optional[_Union[ValidateResponse, _Mapping]] = ..., error: _Optional[_Union[StreamError, _Mapping]] = ...) -> None: ...
+
+class VerifyPeerRequest(_message.Message):
+    __slots__ = ["chain", "domain", "mx_host"]
+    CHAIN_FIELD_NUMBER: _ClassVar[int]
+    DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    MX_HOST_FIELD_NUMBER: _ClassVar[int]
+    chain: _containers.RepeatedScalarFieldContainer[bytes]
+    domain: str
+    mx_host: str
+    def __init__(self, domain: _Optional[str] = ..., mx_host: _Optional[str] = ..., chain: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class VerifyPeerResponse(_message.Message):
+    __slots__ = ["detail", "domain", "host_policy", "matched_record", "matched_tlsa_index", "mx_host", "reason", "reference_names", "status_code", "tlsrpt_result_type", "verified"]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    HOST_POLICY_FIELD_NUMBER: _ClassVar[int]
+    MATCHED_RECORD_FIELD_NUMBER: _ClassVar[int]
+    MATCHED_TLSA_INDEX_FIELD_NUMBER: _ClassVar[int]
+    MX_HOST_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_NAMES_FIELD_NUMBER: _ClassVar[int]
+    STATUS_CODE_FIELD_NUMBER: _ClassVar[int]
+    TLSRPT_RESULT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    VERIFIED_FIELD_NUMBER: _ClassVar[int]
+    detail: str
+    domain: str
+    host_policy: Policy
+    matched_record: TlsaRecord
+    matched_tlsa_index: int
+    mx_host: str
+    reason: Reason
+    reference_names: _containers.RepeatedScalarFieldContainer[str]
+    status_code: str
+    tlsrpt_result_type: str
+    verified: bool
+    def __init__(self, verified: bool = ..., reason: _Optional[_Union[Reason, str]] = ..., matched_tlsa_index: _Optional[int] = ..., matched_record: _Optional[_Union[TlsaRecord, _Mapping]] = ..., detail: _Optional[str] = ..., host_policy: _Optional[_Union[Policy, str]] = ..., status_code: _Optional[str] = ..., tlsrpt_result_type: _Optional[str] = ..., domain: _Optional[str] = ..., mx_host: _Optional[str] = ..., reference_names: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class Policy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
+class Action(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
+class DnsSecurity(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
+class Reason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []

@@ -59,7 +59,11 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q (see --help)", fs.Args())
 	}
-	logger, err := newLogger(stderr, *logLevel, *logFormat)
+	// Log lines are batched (one per verdict would otherwise be a system
+	// call each) and flushed every logFlush and at exit.
+	logw := telemetry.NewLogWriter(stderr, logFlush)
+	defer logw.Close()
+	logger, err := newLogger(logw, *logLevel, *logFormat)
 	if err != nil {
 		return err
 	}
@@ -103,6 +107,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	served := make(chan error, 1)
 	go func() { served <- g.Serve(lis) }()
 	logger.Info("daned serving", "listen", lis.Addr().String(), "resolver", ec.Resolver, "metrics", tel.MetricsAddr, "tracing", tel.Exporting)
+	_ = logw.Flush() // whoever waits for this line need not wait for the batch
 
 	select {
 	case err := <-served:
@@ -123,6 +128,10 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	logger.Info("stopped")
 	return nil
 }
+
+// logFlush is how often batched log lines are written out: at most this
+// much of the log is lost if the process dies.
+const logFlush = 200 * time.Millisecond
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	var lv slog.Level

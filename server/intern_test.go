@@ -4,7 +4,12 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 
 	"google.golang.org/protobuf/proto"
 
@@ -37,5 +42,53 @@ func TestCachedVerdictsShareHosts(t *testing.T) {
 		if got[0].GetMxHosts()[i] != got[1].GetMxHosts()[i] {
 			t.Errorf("host %d is held twice", i)
 		}
+	}
+}
+
+// A cache hit sends its hosts as the bytes encoded when the verdict was
+// cached; over the wire it must decode to exactly the fresh response.
+func TestCachedHitOnTheWire(t *testing.T) {
+	eng := &realisticEngine{p: hostPKIT(t), pairs: [][2]string{{"mx1.provider0.example", "mx2.provider0.example"}}, now: time.Now()}
+	s, err := server.New(server.Config{Engine: eng, CacheSize: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := grpc.NewServer()
+	s.Register(g)
+	go func() { _ = g.Serve(lis) }()
+	defer g.Stop()
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	client := danev1.NewDaneServiceClient(conn)
+	ctx := context.Background()
+	fresh, err := client.Validate(ctx, &danev1.ValidateRequest{Domain: "customer.example"})
+	if err != nil || fresh.GetFromCache() {
+		t.Fatalf("fresh: %v %v", fresh.GetFromCache(), err)
+	}
+	hit, err := client.Validate(ctx, &danev1.ValidateRequest{Domain: "customer.example"})
+	if err != nil || !hit.GetFromCache() {
+		t.Fatalf("hit: %v %v", hit.GetFromCache(), err)
+	}
+	if len(hit.GetMxHosts()) != 2 || len(hit.ProtoReflect().GetUnknown()) != 0 {
+		t.Fatalf("hit decoded with %d hosts and %d unknown bytes", len(hit.GetMxHosts()), len(hit.ProtoReflect().GetUnknown()))
+	}
+	// Apart from what a hit changes, the two are the same message.
+	for _, r := range []*danev1.ValidateResponse{fresh, hit} {
+		r.FromCache, r.Ttl, r.TraceId = false, nil, ""
+	}
+	if !proto.Equal(fresh, hit) {
+		t.Fatalf("the cached hit differs from the fresh verdict:\nfresh %v\n  hit %v", fresh, hit)
+	}
+	// In-process callers (no gRPC stream) keep the hosts as messages.
+	direct, err := s.Validate(ctx, &danev1.ValidateRequest{Domain: "customer.example"})
+	if err != nil || !direct.GetFromCache() || len(direct.GetMxHosts()) != 2 {
+		t.Fatalf("in-process hit: %d hosts, from_cache %v, %v", len(direct.GetMxHosts()), direct.GetFromCache(), err)
 	}
 }

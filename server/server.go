@@ -103,6 +103,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{engine: cfg.Engine, log: cfg.Logger, health: health.NewServer(), forget: cfg.Forget,
 		streamConcurrency: cfg.StreamConcurrency, metrics: cfg.Metrics, tracer: cfg.TracerProvider.Tracer("github.com/daned/daned/server")}
 	s.v.refreshAt = cfg.RefreshAhead
+	s.v.shared = newSharing()
 	s.now = cfg.Now
 	if cfg.CacheSize > 0 {
 		l, err := cache.NewLRU[verdictKey, verdict](cfg.CacheSize, cfg.Now)
@@ -175,6 +176,9 @@ func (s *Server) Validate(ctx context.Context, req *danev1.ValidateRequest) (*da
 			resp = shallowCopy(resp) // a fresh or shared response is the cache's; never modify it
 		}
 		resp.TraceId = sc.TraceID().String()
+	}
+	if how == fromCache && len(v.hosts) == len(resp.MxHosts) && grpc.ServerTransportStreamFromContext(ctx) != nil {
+		resp = preEncoded(resp, v.hosts) // resp is this request's own copy
 	}
 	s.metrics.Validation(ctx, actionName(resp), reasonName(resp), how == fromCache, time.Since(start))
 	s.log.LogAttrs(ctx, slog.LevelInfo, "verdict",

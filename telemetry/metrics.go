@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/miekg/dns"
@@ -23,6 +24,7 @@ type Metrics struct {
 	dnsQueries  metric.Int64Counter
 	probes      metric.Int64Counter
 	meter       metric.Meter
+	setCache    sync.Map // validationKey → validationSets
 }
 
 // NewMetrics creates the instruments on mp.
@@ -43,14 +45,39 @@ func NewMetrics(mp metric.MeterProvider) (*Metrics, error) {
 	return m, errors.Join(errs[:]...)
 }
 
+// validationKey identifies the attribute sets of one kind of answer.
+type validationKey struct {
+	action, reason string
+	fromCache      bool
+}
+
+// validationSets are the attribute sets of a kind of answer, built once:
+// a sorted attribute set per request would cost more than a cache hit.
+type validationSets struct {
+	count, duration metric.MeasurementOption
+}
+
+func (m *Metrics) sets(k validationKey) validationSets {
+	if v, ok := m.setCache.Load(k); ok {
+		return v.(validationSets)
+	}
+	v := validationSets{
+		count: metric.WithAttributeSet(attribute.NewSet(attribute.String("action", k.action), attribute.String("reason", k.reason),
+			attribute.Bool("from_cache", k.fromCache))),
+		duration: metric.WithAttributeSet(attribute.NewSet(attribute.String("action", k.action), attribute.Bool("from_cache", k.fromCache))),
+	}
+	m.setCache.Store(k, v) // bounded: actions × reasons × 2
+	return v
+}
+
 // Validation records one answered Validate request.
 func (m *Metrics) Validation(ctx context.Context, action, reason string, fromCache bool, d time.Duration) {
 	if m == nil {
 		return
 	}
-	set := metric.WithAttributes(attribute.String("action", action), attribute.String("reason", reason), attribute.Bool("from_cache", fromCache))
-	m.validations.Add(ctx, 1, set)
-	m.duration.Record(ctx, d.Seconds(), metric.WithAttributes(attribute.String("action", action), attribute.Bool("from_cache", fromCache)))
+	sets := m.sets(validationKey{action, reason, fromCache})
+	m.validations.Add(ctx, 1, sets.count)
+	m.duration.Record(ctx, d.Seconds(), sets.duration)
 }
 
 // InFlight moves the in-flight gauge by delta.

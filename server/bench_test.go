@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/netip"
 	"runtime"
 	"sync"
@@ -22,6 +21,7 @@ import (
 	"github.com/daned/daned/cache"
 	"github.com/daned/daned/dane"
 	"github.com/daned/daned/engine"
+	"github.com/daned/daned/internal/danedtest"
 	"github.com/daned/daned/internal/testworld"
 	danev1 "github.com/daned/daned/proto/dane/v1"
 	"github.com/daned/daned/resolver"
@@ -203,18 +203,11 @@ func BenchmarkCachedValidate(b *testing.B) {
 func grpcPair(b *testing.B, level slog.Level) []*grpc.ClientConn {
 	b.Helper()
 	s := benchServer(b, level, 1000)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	g := grpc.NewServer()
-	s.Register(g)
-	go func() { _ = g.Serve(lis) }()
-	b.Cleanup(g.Stop)
+	first := danedtest.Serve(b, s)
 	// Four connections, as a fleet's client pool would hold.
-	var conns []*grpc.ClientConn
-	for range 4 {
-		c, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conns := []*grpc.ClientConn{first}
+	for range 3 {
+		c, err := grpc.NewClient(first.Target(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {
 			b.Fatal(err)
 		}

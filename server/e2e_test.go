@@ -3,7 +3,6 @@ package server_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -11,11 +10,10 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
-	"github.com/daned/daned/internal/config"
+	"github.com/daned/daned/internal/danedtest"
 	"github.com/daned/daned/internal/testworld"
 	danev1 "github.com/daned/daned/proto/dane/v1"
 	"github.com/daned/daned/server"
@@ -33,21 +31,7 @@ func startE2E(t *testing.T) *e2e {
 	t.Helper()
 	w := testworld.StartT(t, testworld.Options{})
 	u := testworld.StartUnboundT(t, w)
-	ec := config.Engine{
-		Resolver:         u.Addr(),
-		ResolverTimeout:  2 * time.Second,
-		HeloName:         "daned.test",
-		TLSMinVersion:    "1.2",
-		ProbePort:        w.SMTPPort(),
-		ProbeTimeout:     10 * time.Second,
-		ProbeStepTimeout: 3 * time.Second,
-		ProbeAllow:       w.ProbeAllow(),
-		ProbeConcurrency: 32,
-		InsecureMXPolicy: "dane",
-		MaxMXHosts:       10,
-		FailureTTL:       30 * time.Second,
-		ValidateTimeout:  30 * time.Second,
-	}
+	ec := danedtest.EngineConfig(w, u.Addr())
 	built, err := ec.Build()
 	if err != nil {
 		t.Fatal(err)
@@ -57,19 +41,7 @@ func startE2E(t *testing.T) *e2e {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := grpc.NewServer()
-	srv.Register(g)
-	go func() { _ = g.Serve(lis) }()
-	t.Cleanup(g.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
+	conn := danedtest.Serve(t, srv)
 	return &e2e{world: w, client: danev1.NewDaneServiceClient(conn), conn: conn}
 }
 

@@ -3,18 +3,15 @@ package server_test
 import (
 	"context"
 	"io"
-	"net"
 	"net/netip"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-
 	"github.com/daned/daned/cache"
 	"github.com/daned/daned/engine"
+	"github.com/daned/daned/internal/danedtest"
 	"github.com/daned/daned/internal/testworld"
 	"github.com/daned/daned/probe"
 	danev1 "github.com/daned/daned/proto/dane/v1"
@@ -84,19 +81,7 @@ func startFleet(t *testing.T) *fleet {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := grpc.NewServer()
-	srv.Register(g)
-	go func() { _ = g.Serve(lis) }()
-	t.Cleanup(g.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
+	conn := danedtest.Serve(t, srv)
 	return &fleet{cnt: cnt, client: danev1.NewDaneServiceClient(conn), srv: srv}
 }
 

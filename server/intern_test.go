@@ -4,15 +4,12 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-
 	"google.golang.org/protobuf/proto"
 
+	"github.com/daned/daned/internal/danedtest"
 	danev1 "github.com/daned/daned/proto/dane/v1"
 	"github.com/daned/daned/server"
 )
@@ -53,19 +50,7 @@ func TestCachedHitOnTheWire(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := grpc.NewServer()
-	s.Register(g)
-	go func() { _ = g.Serve(lis) }()
-	defer g.Stop()
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := danedtest.Serve(t, s)
 	client := danev1.NewDaneServiceClient(conn)
 	ctx := context.Background()
 	fresh, err := client.Validate(ctx, &danev1.ValidateRequest{Domain: "customer.example"})

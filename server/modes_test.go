@@ -7,20 +7,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-
-	"github.com/daned/daned/engine"
 	"github.com/daned/daned/internal/config"
+	"github.com/daned/daned/internal/danedtest"
 	"github.com/daned/daned/internal/testworld"
-	"github.com/daned/daned/probe"
 	danev1 "github.com/daned/daned/proto/dane/v1"
 	"github.com/daned/daned/resolver"
 	"github.com/daned/daned/server"
@@ -49,22 +44,7 @@ var modes = []struct {
 	}},
 }
 
-func modeEngineConfig(w *testworld.World) config.Engine {
-	return config.Engine{
-		ResolverTimeout:  2 * time.Second,
-		HeloName:         "daned.test",
-		TLSMinVersion:    "1.2",
-		ProbePort:        w.SMTPPort(),
-		ProbeTimeout:     10 * time.Second,
-		ProbeStepTimeout: 3 * time.Second,
-		ProbeAllow:       w.ProbeAllow(),
-		ProbeConcurrency: 32,
-		InsecureMXPolicy: "dane",
-		MaxMXHosts:       10,
-		FailureTTL:       30 * time.Second,
-		ValidateTimeout:  30 * time.Second,
-	}
-}
+func modeEngineConfig(w *testworld.World) config.Engine { return danedtest.EngineConfig(w, "") }
 
 // embeddedFlags points embedded mode at the world: its root DS as the
 // trust anchor, and an unbound.conf with its stub zones (they carry
@@ -84,62 +64,21 @@ func embeddedFlags(t testing.TB, w *testworld.World) config.ResolverFlags {
 	return rf
 }
 
-// serveEngine builds the engine as config.Engine.Build does, with the
-// resolver chosen by config.NewResolver, and serves it over gRPC on
-// loopback.
+// serveEngine serves a daned whose engine ec builds (with the resolver
+// mode ec and rf select) and returns a client of it.
 func serveEngine(t testing.TB, ec config.Engine, rf config.ResolverFlags) danev1.DaneServiceClient {
 	t.Helper()
-	res, err := config.NewResolver(&ec, rf)
+	ec.ResolverFlags = rf
+	built, err := ec.Build()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c, ok := res.(io.Closer); ok {
-		t.Cleanup(func() { _ = c.Close() })
-	}
-	tlsMin, err := config.ParseTLSVersion(ec.TLSMinVersion)
+	t.Cleanup(func() { _ = built.Close() })
+	srv, err := server.New(server.Config{Engine: built.Engine, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	pr, err := probe.New(probe.Config{HeloName: ec.HeloName, Port: ec.ProbePort, MinTLSVersion: tlsMin,
-		Timeout: ec.ProbeTimeout, StepTimeout: ec.ProbeStepTimeout})
-	if err != nil {
-		t.Fatal(err)
-	}
-	imx, err := engine.ParseInsecureMXPolicy(ec.InsecureMXPolicy)
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng, err := engine.New(engine.Config{
-		Resolver:         res,
-		Prober:           pr,
-		Targets:          probe.TargetPolicy{Allow: ec.ProbeAllow},
-		InsecureMX:       imx,
-		MaxMXHosts:       ec.MaxMXHosts,
-		ProbeConcurrency: ec.ProbeConcurrency,
-		FailureTTL:       ec.FailureTTL,
-		Timeout:          ec.ValidateTimeout,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(server.Config{Engine: eng, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := grpc.NewServer()
-	srv.Register(g)
-	go func() { _ = g.Serve(lis) }()
-	t.Cleanup(g.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	return danev1.NewDaneServiceClient(conn)
+	return danev1.NewDaneServiceClient(danedtest.Serve(t, srv))
 }
 
 func validateWith(t testing.TB, c danev1.DaneServiceClient, domain string) *danev1.ValidateResponse {

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/daned/daned/internal/danedtest"
 	danev1 "github.com/daned/daned/proto/dane/v1"
 	"github.com/daned/daned/server"
 )
@@ -82,18 +83,11 @@ func BenchmarkGRPCTracing(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			lis, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				b.Fatal(err)
-			}
-			g := grpc.NewServer(grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithTracerProvider(tp),
+			first := danedtest.Serve(b, s, grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithTracerProvider(tp),
 				otelgrpc.WithPropagators(propagation.TraceContext{}))))
-			s.Register(g)
-			go func() { _ = g.Serve(lis) }()
-			b.Cleanup(g.Stop)
-			var conns []*grpc.ClientConn
-			for range 4 {
-				c, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+			conns := []*grpc.ClientConn{first}
+			for range 3 {
+				c, err := grpc.NewClient(first.Target(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -4,14 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net"
 	"strconv"
 	"strings"
 	"testing"
 
-	"google.golang.org/grpc"
-
-	"github.com/daned/daned/internal/config"
+	"github.com/daned/daned/internal/danedtest"
 	"github.com/daned/daned/internal/testworld"
 	"github.com/daned/daned/server"
 )
@@ -107,9 +104,7 @@ func TestCheckAgainstTestWorld(t *testing.T) {
 		}
 	})
 	t.Run("through a server", func(t *testing.T) {
-		var ec config.Engine
-		ec.Resolver, ec.ProbePort, ec.ProbeAllow = u.Addr(), w.SMTPPort(), w.ProbeAllow()
-		ec.TLSMinVersion, ec.InsecureMXPolicy, ec.ProbeConcurrency, ec.MaxMXHosts = "1.2", "dane", 8, 10
+		ec := danedtest.EngineConfig(w, u.Addr())
 		built, err := ec.Build()
 		if err != nil {
 			t.Fatal(err)
@@ -119,19 +114,12 @@ func TestCheckAgainstTestWorld(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		lis, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		g := grpc.NewServer()
-		srv.Register(g)
-		go func() { _ = g.Serve(lis) }()
-		defer g.Stop()
-		code, out, stderr := runCheck(t, "check", "two-mx.test", "--server", lis.Addr().String())
+		addr := danedtest.Serve(t, srv).Target()
+		code, out, stderr := runCheck(t, "check", "two-mx.test", "--server", addr)
 		if code != exitDeliver || !strings.Contains(out, "MX 20 mx2.two-mx.test  [ok]") || !strings.Contains(out, "MX 10 mx1.two-mx.test  [FAIL]") {
 			t.Fatalf("exit %d\n%s%s", code, out, stderr)
 		}
-		code, _, stderr = runCheck(t, "check", "bad..test", "--server", lis.Addr().String())
+		code, _, stderr = runCheck(t, "check", "bad..test", "--server", addr)
 		if code != exitError || !strings.Contains(stderr, "InvalidArgument") {
 			t.Fatalf("bad domain through the server: exit %d, %s", code, stderr)
 		}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/daned/daned/internal/config"
 	"github.com/daned/daned/internal/testworld"
@@ -26,14 +27,13 @@ type Env struct {
 	Addr string
 }
 
-// Start starts the world, Unbound and daned. It fails the test (never
-// skips) when Unbound is missing.
-func Start(t testing.TB) *Env {
-	t.Helper()
-	w := testworld.StartT(t, testworld.Options{})
-	u := testworld.StartUnboundT(t, w)
-	ec := config.Engine{
-		Resolver:         u.Addr(),
+// EngineConfig is the engine configuration of the end-to-end tests for a
+// world: the given upstream resolver ("" leaves Resolver for the caller
+// to set), probes allowed into the world's loopback block, and deadlines
+// short enough for tests.
+func EngineConfig(w *testworld.World, resolverAddr string) config.Engine {
+	return config.Engine{
+		Resolver:         resolverAddr,
 		ResolverTimeout:  2 * time.Second,
 		HeloName:         "daned.test",
 		TLSMinVersion:    "1.2",
@@ -47,6 +47,35 @@ func Start(t testing.TB) *Env {
 		FailureTTL:       30 * time.Second,
 		ValidateTimeout:  30 * time.Second,
 	}
+}
+
+// Serve serves srv over gRPC on a loopback listener until the test ends
+// and returns a client connection to it.
+func Serve(t testing.TB, srv *server.Server, opts ...grpc.ServerOption) *grpc.ClientConn {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := grpc.NewServer(opts...)
+	srv.Register(g)
+	go func() { _ = g.Serve(lis) }()
+	t.Cleanup(g.Stop)
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return conn
+}
+
+// Start starts the world, Unbound and daned (caching, as in production).
+// It fails the test (never skips) when Unbound is missing.
+func Start(t testing.TB) *Env {
+	t.Helper()
+	w := testworld.StartT(t, testworld.Options{})
+	u := testworld.StartUnboundT(t, w)
+	ec := EngineConfig(w, u.Addr())
 	built, err := ec.Build()
 	if err != nil {
 		t.Fatal(err)
@@ -56,13 +85,5 @@ func Start(t testing.TB) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := grpc.NewServer()
-	srv.Register(g)
-	go func() { _ = g.Serve(lis) }()
-	t.Cleanup(g.Stop)
-	return &Env{World: w, Addr: lis.Addr().String()}
+	return &Env{World: w, Addr: Serve(t, srv).Target()}
 }

@@ -7,6 +7,14 @@ export PATH := $(GOBIN):$(PATH)
 BUF_VERSION := v1.75.0
 PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
+# staticcheck 2026.2.2 is the first release that knows Go 1.26.
+STATICCHECK_VERSION := v0.8.2
+# FUZZTIME is how long `make fuzz` runs each native fuzz target.
+FUZZTIME ?= 8s
+# FUZZ_TARGETS are PACKAGE:TARGET; crashers land in PACKAGE/testdata/fuzz/TARGET
+# and, once committed, run as regression cases in every `go test`.
+FUZZ_TARGETS := ./dnsname:FuzzNormalize ./probe:FuzzReadReply ./dane:FuzzAssess \
+	./dane:FuzzVerifyDER ./resolver:FuzzParseReply
 
 # Debian packages, as KIND:WHAT:PACKAGE (see scripts/apt-deps.sh).
 # The build: embedded DNSSEC validation links libunbound.
@@ -23,7 +31,7 @@ TEST_DEPS := bin:unbound:unbound bin:posttls-finger:postfix bin:ip:iproute2 bin:
 TS_CLIENT := clients/typescript
 PY_GEN := clients/python/daned_client/_gen
 
-.PHONY: all build run demo test unit lint vet buflint generate checkgenerate tools build-deps debian-tools node-modules clean
+.PHONY: all build run demo test unit lint vet staticcheck buflint fuzz soak generate checkgenerate tools build-deps debian-tools node-modules clean
 
 all: build
 
@@ -41,16 +49,32 @@ demo: build debian-tools
 	./scripts/demo.sh
 
 ## test: everything CI runs.
-test: tools debian-tools node-modules lint checkgenerate unit
+test: tools debian-tools node-modules lint checkgenerate unit fuzz
 
 unit:
 	$(GO) test -race -count=1 -timeout 20m ./...
 
-lint: vet buflint
+lint: vet staticcheck buflint
 
 vet:
 	$(GO) vet ./...
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+
+## staticcheck: honnef.co/go/tools at a pinned version (installed by `make tools`).
+staticcheck: tools
+	staticcheck ./...
+
+## fuzz: each native fuzz target for $(FUZZTIME) (about 1 minute in all); a crasher fails the run and is kept in testdata/fuzz.
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$pkg $$name ($(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
+
+## soak: a bounded soak (3 minutes) of daned over real gRPC against the test world with faults injected; figures in docs/RELIABILITY.md.
+soak:
+	DANED_SOAK=1 $(GO) test -count=1 -run '^TestSoak$$' -timeout 10m -v ./internal/soak/
 
 buflint: tools
 	buf lint
@@ -76,6 +100,7 @@ tools:
 	@if ! buf --version 2>/dev/null | grep -qx '$(BUF_VERSION:v%=%)'; then echo "installing buf $(BUF_VERSION) (a few minutes)"; $(GO) install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION); fi
 	@if ! protoc-gen-go --version 2>/dev/null | grep -q '$(PROTOC_GEN_GO_VERSION)'; then $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION); fi
 	@if ! protoc-gen-go-grpc --version 2>/dev/null | grep -q '$(PROTOC_GEN_GO_GRPC_VERSION:v%=%)'; then $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION); fi
+	@if ! staticcheck -version 2>/dev/null | grep -q '($(STATICCHECK_VERSION:v%=%))'; then $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION); fi
 
 ## build-deps: what the build needs (libunbound-dev), installed with apt-get when missing and running as root.
 build-deps:

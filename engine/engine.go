@@ -89,12 +89,23 @@ type Config struct {
 	// ProbeConcurrency bounds the probes running at once across all
 	// validations; 0 means 64.
 	ProbeConcurrency int
+	// ProbesPerAddress bounds the probes running at once to any one
+	// destination address, across all validations and on top of
+	// ProbeConcurrency, so a fleet never hammers one receiver; 0 means 2.
+	// The limit applies to calls of Prober, so with a caching prober a
+	// cache hit for a busy address waits for a slot like a probe would.
+	ProbesPerAddress int
 	// FailureTTL is the longest a verdict that rests on a failure may be
 	// reused; 0 means 30s.
 	FailureTTL time.Duration
 	// Timeout bounds a validation whose context has no deadline; 0 means
 	// 60s.
 	Timeout time.Duration
+	// ProbeTTL is the longest a verdict that rests on probes may be
+	// reused, whatever its DNS TTLs: a probe shows how the server was
+	// when it was made, not for as long as its records live. 0 means no
+	// cap beyond the TTLs.
+	ProbeTTL time.Duration
 	// Logger receives debug records; nil means slog.Default().
 	Logger *slog.Logger
 	// TracerProvider makes the spans of each validation; nil means the
@@ -110,8 +121,9 @@ type Options struct {
 
 // Engine validates destinations. It is safe for concurrent use.
 type Engine struct {
-	cfg   Config
-	slots chan struct{} // probe concurrency
+	cfg     Config
+	slots   chan struct{} // probe concurrency
+	perAddr *addrLimiter  // probe concurrency per destination address
 }
 
 // maxTTL is the longest any verdict is reused, whatever its DNS TTLs say.
@@ -122,7 +134,7 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.Resolver == nil {
 		return nil, errors.New("engine: a resolver is required")
 	}
-	if cfg.MaxMXHosts < 0 || cfg.MaxAddresses < 0 || cfg.ProbeConcurrency < 0 || cfg.FailureTTL < 0 || cfg.Timeout < 0 {
+	if cfg.MaxMXHosts < 0 || cfg.MaxAddresses < 0 || cfg.ProbeConcurrency < 0 || cfg.ProbesPerAddress < 0 || cfg.FailureTTL < 0 || cfg.Timeout < 0 || cfg.ProbeTTL < 0 {
 		return nil, errors.New("engine: limits and durations must not be negative")
 	}
 	if cfg.Now == nil {
@@ -137,6 +149,9 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.ProbeConcurrency == 0 {
 		cfg.ProbeConcurrency = 64
 	}
+	if cfg.ProbesPerAddress == 0 {
+		cfg.ProbesPerAddress = 2
+	}
 	if cfg.FailureTTL == 0 {
 		cfg.FailureTTL = 30 * time.Second
 	}
@@ -149,7 +164,7 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.TracerProvider == nil {
 		cfg.TracerProvider = otel.GetTracerProvider()
 	}
-	return &Engine{cfg: cfg, slots: make(chan struct{}, cfg.ProbeConcurrency)}, nil
+	return &Engine{cfg: cfg, slots: make(chan struct{}, cfg.ProbeConcurrency), perAddr: newAddrLimiter(cfg.ProbesPerAddress)}, nil
 }
 
 // Validate returns the verdict for domain. The error is non-nil only when
@@ -208,6 +223,9 @@ func (v *validation) run(ctx context.Context, name string) *Result {
 	res.TTL = v.ttl
 	if res.Verdict.Action != dane.ActionDeliver || anyFailure(res.Hosts) {
 		res.TTL = min(res.TTL, v.e.cfg.FailureTTL)
+	}
+	if !v.opts.PolicyOnly && v.e.cfg.ProbeTTL > 0 && len(res.Hosts) > 0 {
+		res.TTL = min(res.TTL, v.e.cfg.ProbeTTL)
 	}
 	return res
 }

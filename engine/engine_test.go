@@ -551,6 +551,34 @@ func TestValidate(t *testing.T) {
 	}
 }
 
+// A verdict that rests on probes is reused no longer than a probe is,
+// even when its DNS records live for hours; a policy-only verdict rests
+// on DNS alone.
+func TestProbeTTLCapsVerdict(t *testing.T) {
+	good := selfSigned(t, now.Add(365*24*time.Hour))
+	d := &fakeDNS{answers: map[string]any{
+		"example.com./MX":      secure(t, "example.com", dns.TypeMX, 86400, "example.com. 86400 IN MX 10 mx.example.com."),
+		"mx.example.com./A":    secure(t, "mx.example.com", dns.TypeA, 86400, "mx.example.com. 86400 IN A 192.0.2.1"),
+		"mx.example.com./AAAA": secure(t, "mx.example.com", dns.TypeAAAA, 86400),
+		"_25._tcp.mx.example.com./TLSA": secure(t, "_25._tcp.mx.example.com", dns.TypeTLSA, 86400,
+			"_25._tcp.mx.example.com. 86400 IN TLSA "+spki311(good)),
+	}}
+	p := &fakeProber{results: map[netip.Addr]*probe.Result{ip1: tlsOK(good)}}
+	e := newEngine(t, d, p, func(c *engine.Config) { c.ProbeTTL = 10 * time.Minute })
+	for _, tt := range []struct {
+		policyOnly bool
+		want       time.Duration
+	}{{false, 10 * time.Minute}, {true, 24 * time.Hour}} {
+		r, err := e.Validate(context.Background(), "example.com", engine.Options{PolicyOnly: tt.policyOnly})
+		if err != nil || r.Verdict.Action != dane.ActionDeliver {
+			t.Fatalf("%v %v", r, err)
+		}
+		if r.TTL != tt.want {
+			t.Errorf("policy-only=%v: TTL %v, want %v", tt.policyOnly, r.TTL, tt.want)
+		}
+	}
+}
+
 func TestValidateRejectsBadInput(t *testing.T) {
 	e := newEngine(t, &fakeDNS{}, &fakeProber{}, nil)
 	for _, in := range []string{"", "192.0.2.1", "*.example.com", "a b"} {

@@ -73,6 +73,15 @@ func (v *validation) probeOne(ctx context.Context, domain string, h *Host, ip ne
 		a.Detail = fmt.Sprintf("%s not probed: the address is %s, which daned does not connect to (allow it with --probe-allow)", where, why)
 		return a
 	}
+	// The address's own slot first, so a probe waiting for a busy
+	// receiver holds none of the global slots.
+	release, ok := v.e.perAddr.acquire(ctx, ip)
+	if !ok {
+		a.Reason = dane.ReasonTimeout
+		a.Detail = fmt.Sprintf("%s not probed: the validation ran out of time waiting for a probe slot for the address (at most %d probes at once per address)", where, v.e.perAddr.n)
+		return a
+	}
+	defer release()
 	select {
 	case v.e.slots <- struct{}{}:
 		defer func() { <-v.e.slots }()

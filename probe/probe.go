@@ -42,9 +42,27 @@ type Config struct {
 	// MaxReplyLines is the most lines in one multi-line reply; 0 → 100.
 	// Must be 1 to 10000.
 	MaxReplyLines int
+	// MaxChainCerts is the most certificates accepted in the server's
+	// chain; 0 → 16 (DefaultMaxChainCerts). A longer chain fails the
+	// handshake (ErrHandshake wrapping ErrChainLimit). Must be 1 to 1000.
+	MaxChainCerts int
+	// MaxChainBytes bounds the DER size of the server's whole chain; 0 →
+	// 64 KiB (DefaultMaxChainBytes). A bigger chain fails the handshake
+	// (ErrHandshake wrapping ErrChainLimit). Must be 1 KiB to 1 MiB.
+	MaxChainBytes int
 	// Dialer makes the TCP connections; nil → &net.Dialer{}.
 	Dialer Dialer
 }
+
+// DefaultMaxChainCerts and DefaultMaxChainBytes bound the chain a server
+// may present when Config leaves them zero: far above any real mail
+// server's chain (leaf, one or two intermediates, perhaps a root), far
+// below what would let one hostile receiver make daned parse, hash and
+// keep megabytes per probe.
+const (
+	DefaultMaxChainCerts = 16
+	DefaultMaxChainBytes = 64 << 10
+)
 
 // Dialer makes TCP connections (injected in tests).
 type Dialer interface {
@@ -61,6 +79,8 @@ type Prober struct {
 	quitTimeout time.Duration
 	maxLine     int
 	maxLines    int
+	maxCerts    int
+	maxDER      int
 	dialer      Dialer
 }
 
@@ -85,6 +105,8 @@ func New(cfg Config) (*Prober, error) {
 		stepTimeout: cfg.StepTimeout,
 		maxLine:     cfg.MaxLineLength,
 		maxLines:    cfg.MaxReplyLines,
+		maxCerts:    cfg.MaxChainCerts,
+		maxDER:      cfg.MaxChainBytes,
 		dialer:      cfg.Dialer,
 	}
 	if p.helo == "" {
@@ -133,6 +155,18 @@ func New(cfg Config) (*Prober, error) {
 		p.maxLines = DefaultMaxReplyLines
 	case p.maxLines < 1 || p.maxLines > 10000:
 		return nil, fmt.Errorf("probe: MaxReplyLines %d is outside 1..10000", p.maxLines)
+	}
+	switch {
+	case p.maxCerts == 0:
+		p.maxCerts = DefaultMaxChainCerts
+	case p.maxCerts < 1 || p.maxCerts > 1000:
+		return nil, fmt.Errorf("probe: MaxChainCerts %d is outside 1..1000", p.maxCerts)
+	}
+	switch {
+	case p.maxDER == 0:
+		p.maxDER = DefaultMaxChainBytes
+	case p.maxDER < 1<<10 || p.maxDER > 1<<20:
+		return nil, fmt.Errorf("probe: MaxChainBytes %d is outside 1024..1048576", p.maxDER)
 	}
 	if p.dialer == nil {
 		p.dialer = &net.Dialer{}
@@ -378,6 +412,9 @@ func (r *run) handshake(_ time.Time, sni string) error {
 		// Skipping verification here is deliberate, not a shortcut.
 		InsecureSkipVerify: true,
 		MinVersion:         r.p.minTLS,
+		// It runs even with InsecureSkipVerify, before the handshake
+		// completes: a hostile chain ends the handshake there.
+		VerifyConnection: r.checkChainSize,
 	}
 	tc := tls.Client(r.conn, cfg)
 	if err := tc.HandshakeContext(r.ctx); err != nil {
@@ -390,6 +427,22 @@ func (r *run) handshake(_ time.Time, sni string) error {
 	r.res.TLSVersion = st.Version
 	r.res.CipherSuite = st.CipherSuite
 	r.res.Chain = append(r.res.Chain, st.PeerCertificates...)
+	return nil
+}
+
+// checkChainSize refuses a chain longer or bigger than the limits.
+func (r *run) checkChainSize(cs tls.ConnectionState) error {
+	n := len(cs.PeerCertificates)
+	if n > r.p.maxCerts {
+		return fmt.Errorf("%w: %d certificates, the limit is %d", ErrChainLimit, n, r.p.maxCerts)
+	}
+	size := 0
+	for _, c := range cs.PeerCertificates {
+		size += len(c.Raw)
+	}
+	if size > r.p.maxDER {
+		return fmt.Errorf("%w: %d bytes of DER in %d certificates, the limit is %d", ErrChainLimit, size, n, r.p.maxDER)
+	}
 	return nil
 }
 

@@ -642,7 +642,7 @@ func TestNew(t *testing.T) {
 		{name: "zero config", cfg: probe.Config{}},
 		{name: "all set", cfg: probe.Config{HeloName: "mta-1.example.org", Port: 2525, MinTLSVersion: tls.VersionTLS10, Timeout: time.Second, StepTimeout: time.Second, MaxLineLength: 512, MaxReplyLines: 1}},
 		{name: "TLS 1.3 minimum", cfg: probe.Config{MinTLSVersion: tls.VersionTLS13}},
-		{name: "SSL 3.0", cfg: probe.Config{MinTLSVersion: tls.VersionSSL30}, wantErr: true},
+		{name: "SSL 3.0", cfg: probe.Config{MinTLSVersion: 0x0300}, wantErr: true}, // tls.VersionSSL30, deprecated
 		{name: "unknown TLS version", cfg: probe.Config{MinTLSVersion: 0x0305}, wantErr: true},
 		{name: "port too big", cfg: probe.Config{Port: 65536}, wantErr: true},
 		{name: "negative port", cfg: probe.Config{Port: -1}, wantErr: true},

@@ -92,3 +92,10 @@ var (
 	// bytes between its 220 reply to STARTTLS and the handshake.
 	ErrHandshake = errors.New("tls handshake failed")
 )
+
+// ErrChainLimit says why a handshake failed when the server's chain has
+// more certificates or more DER bytes than Config.MaxChainCerts and
+// Config.MaxChainBytes allow. It is not one of the sentinels above: it
+// always comes wrapped in ErrHandshake, so the chain is treated like any
+// other failed handshake (TLS_HANDSHAKE_FAILED; DEFER for a DANE host).
+var ErrChainLimit = errors.New("certificate chain over the limit")

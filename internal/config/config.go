@@ -204,7 +204,7 @@ func (c *Engine) Build() (*Built, error) { return c.build(false) }
 // 0).
 func (c *Engine) BuildService() (*Built, error) { return c.build(c.CacheSize > 0) }
 
-func (c *Engine) build(cached bool) (*Built, error) {
+func (c *Engine) build(cached bool) (_ *Built, err error) {
 	res, err := NewResolver(c, c.ResolverFlags)
 	if err != nil {
 		return nil, err
@@ -213,6 +213,11 @@ func (c *Engine) build(cached bool) (*Built, error) {
 	if cl, ok := res.(io.Closer); ok {
 		b.closer = cl
 	}
+	defer func() {
+		if err != nil {
+			b.Close() // the embedded validator's goroutine and context
+		}
+	}()
 	tlsMin, err := ParseTLSVersion(c.TLSMinVersion)
 	if err != nil {
 		return nil, err
@@ -268,6 +273,7 @@ func (c *Engine) build(cached bool) (*Built, error) {
 		ProbeConcurrency: c.ProbeConcurrency,
 		FailureTTL:       c.FailureTTL,
 		Timeout:          c.ValidateTimeout,
+		ProbeTTL:         c.ProbeCacheTTL,
 	})
 	if err != nil {
 		return nil, err

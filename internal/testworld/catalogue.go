@@ -350,3 +350,23 @@ func SlowScenarios(delay time.Duration) []ScenarioSpec {
 }
 
 const zeroHash = "0000000000000000000000000000000000000000000000000000000000000000"
+
+// HostileScenarios returns opt-in scenarios whose servers misbehave on
+// purpose (for tests of daned's defences, not of DANE); pass them in
+// Options.Extra. Each DANE host among them must end in DEFER, promptly.
+func HostileScenarios() []ScenarioSpec {
+	return []ScenarioSpec{
+		{Name: "hostile-tarpit", Description: "valid 3 1 1; the server accepts and never writes", RFC: "RFC 7672 §2.2", Expect: "defer: timeout (4.4.1)",
+			Hosts: []HostSpec{{Name: "mx", Mode: Tarpit, TLSA: []TLSASpec{eeSPKI}}}},
+		{Name: "hostile-drip", Description: "valid 3 1 1; the banner drips one byte every DripInterval, forever", RFC: "RFC 5321 §4.5.3.2", Expect: "defer: timeout at the banner step's deadline",
+			Hosts: []HostSpec{{Name: "mx", Mode: SlowDrip, TLSA: []TLSASpec{eeSPKI}}}},
+		{Name: "hostile-endless", Description: "valid 3 1 1; the banner is an endless multi-line reply", RFC: "RFC 5321 §4.2.1", Expect: "defer: smtp error (too many reply lines)",
+			Hosts: []HostSpec{{Name: "mx", Mode: EndlessReply, TLSA: []TLSASpec{eeSPKI}}}},
+		{Name: "hostile-stall", Description: "valid 3 1 1; STARTTLS gets 220, then the ClientHello is never answered", RFC: "RFC 3207 §4", Expect: "defer: timeout in the handshake",
+			Hosts: []HostSpec{{Name: "mx", Mode: StallHandshake, TLSA: []TLSASpec{eeSPKI}}}},
+		{Name: "hostile-garbage", Description: "valid 3 1 1; STARTTLS gets 220, then bytes that are not TLS", RFC: "RFC 3207 §4.2", Expect: "defer: tls handshake failed",
+			Hosts: []HostSpec{{Name: "mx", Mode: GarbageAfterSTARTTLS, TLSA: []TLSASpec{eeSPKI}}}},
+		{Name: "hostile-garbage-unsigned", Unsigned: true, Description: "unsigned zone; STARTTLS gets 220, then bytes that are not TLS", RFC: "RFC 7672 §2.2", Expect: "pass: cleartext is allowed without DANE",
+			Hosts: []HostSpec{{Name: "mx", Mode: GarbageAfterSTARTTLS}}},
+	}
+}

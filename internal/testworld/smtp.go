@@ -27,7 +27,22 @@ const (
 	NoListener
 	// Tarpit: connections are accepted and never written to.
 	Tarpit
+	// SlowDrip: the banner is an endless multi-line 220 reply written
+	// one byte every DripInterval, so no single read ever times out.
+	SlowDrip
+	// EndlessReply: the banner is an endless multi-line 220 reply
+	// written as fast as the client reads it.
+	EndlessReply
+	// StallHandshake: EHLO offers STARTTLS and the command gets 220, then
+	// the server reads the ClientHello and never answers it.
+	StallHandshake
+	// GarbageAfterSTARTTLS: EHLO offers STARTTLS and the command gets
+	// 220, then the server writes bytes that are not TLS.
+	GarbageAfterSTARTTLS
 )
+
+// DripInterval is the pause between two bytes of a SlowDrip banner.
+const DripInterval = 100 * time.Millisecond
 
 func (m SMTPMode) String() string {
 	switch m {
@@ -41,6 +56,14 @@ func (m SMTPMode) String() string {
 		return "no-listener"
 	case Tarpit:
 		return "tarpit"
+	case SlowDrip:
+		return "slow-drip"
+	case EndlessReply:
+		return "endless-reply"
+	case StallHandshake:
+		return "stall-handshake"
+	case GarbageAfterSTARTTLS:
+		return "garbage-after-starttls"
 	}
 	return fmt.Sprintf("SMTPMode(%d)", int(m))
 }
@@ -144,8 +167,12 @@ func (s *smtpServer) sniSeen() []string {
 }
 
 func (s *smtpServer) handle(c net.Conn) {
-	if s.mode == Tarpit {
+	switch s.mode {
+	case Tarpit:
 		<-s.done
+		return
+	case SlowDrip, EndlessReply:
+		s.endlessBanner(c)
 		return
 	}
 	if s.delay > 0 {
@@ -179,7 +206,7 @@ func (s *smtpServer) handle(c net.Conn) {
 		switch verb {
 		case "EHLO":
 			lines := []string{"250-" + s.hostname + " greets you", "250-PIPELINING", "250-SIZE 10240000"}
-			if !inTLS && (s.mode == STARTTLS || s.mode == RefuseSTARTTLS) {
+			if !inTLS && s.mode != NoSTARTTLS {
 				lines = append(lines, "250-STARTTLS")
 			}
 			lines = append(lines, "250-ENHANCEDSTATUSCODES", "250 8BITMIME")
@@ -192,6 +219,19 @@ func (s *smtpServer) handle(c net.Conn) {
 				err = write("503 5.5.1 TLS already active")
 			case s.mode == RefuseSTARTTLS:
 				err = write("454 4.7.0 TLS not available due to temporary reason")
+			case s.mode == StallHandshake:
+				if write("220 2.0.0 Ready to start TLS") == nil {
+					// Take the ClientHello, then say nothing.
+					_, _ = r.Read(make([]byte, 4096))
+					<-s.done
+				}
+				return
+			case s.mode == GarbageAfterSTARTTLS:
+				if write("220 2.0.0 Ready to start TLS") == nil {
+					_ = write("HTTP/1.1 400 Bad Request", "this is not TLS \x00\xff")
+					_, _ = r.Read(make([]byte, 4096))
+				}
+				return
 			case s.mode != STARTTLS || s.tlsConf == nil:
 				err = write("502 5.5.1 STARTTLS not supported")
 			default:
@@ -245,6 +285,38 @@ func (s *smtpServer) handle(c net.Conn) {
 		}
 		if err != nil {
 			return
+		}
+	}
+}
+
+// endlessBanner writes "220-" lines until the client goes away or the
+// server closes: one byte every DripInterval for SlowDrip, as fast as
+// the client reads for EndlessReply.
+func (s *smtpServer) endlessBanner(c net.Conn) {
+	line := []byte("220-" + s.hostname + " still greeting you\r\n")
+	for {
+		var err error
+		if s.mode == EndlessReply {
+			_ = c.SetWriteDeadline(time.Now().Add(smtpIdle))
+			_, err = c.Write(line)
+		} else {
+			for i := 0; i < len(line) && err == nil; i++ {
+				select {
+				case <-time.After(DripInterval):
+				case <-s.done:
+					return
+				}
+				_ = c.SetWriteDeadline(time.Now().Add(smtpIdle))
+				_, err = c.Write(line[i : i+1])
+			}
+		}
+		if err != nil {
+			return
+		}
+		select {
+		case <-s.done:
+			return
+		default:
 		}
 	}
 }

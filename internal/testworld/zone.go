@@ -78,7 +78,6 @@ type zone struct {
 	addr   netip.Addr
 	signed bool
 	fault  ZoneFault
-	parent *zone
 
 	key     *dns.DNSKEY
 	priv    crypto.Signer

@@ -1020,7 +1020,9 @@ type ValidateResponse struct {
 	// When the verdict was reached.
 	CheckedAt *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=checked_at,json=checkedAt,proto3" json:"checked_at,omitempty"`
 	// How long the verdict may be reused: never longer than the smallest TTL
-	// of any DNS record it rests on.
+	// of any DNS record it rests on, nor, when addresses were probed, than
+	// daned's probe TTL (a probe shows the server as it was), nor, when it
+	// rests on a failure, than daned's failure TTL.
 	Ttl *durationpb.Duration `protobuf:"bytes,10,opt,name=ttl,proto3" json:"ttl,omitempty"`
 	// True when the verdict was served from daned's cache; ttl is then what
 	// remains of its lifetime.

@@ -459,7 +459,9 @@ export declare type ValidateResponse = Message<"dane.v1.ValidateResponse"> & {
 
   /**
    * How long the verdict may be reused: never longer than the smallest TTL
-   * of any DNS record it rests on.
+   * of any DNS record it rests on, nor, when addresses were probed, than
+   * daned's probe TTL (a probe shows the server as it was), nor, when it
+   * rests on a failure, than daned's failure TTL.
    *
    * @generated from field: google.protobuf.Duration ttl = 10;
    */

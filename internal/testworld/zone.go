@@ -129,11 +129,18 @@ func newKey(origin string) (*dns.DNSKEY, crypto.Signer, error) {
 		Protocol:  3,
 		Algorithm: dns.ECDSAP256SHA256,
 	}
-	priv, err := k.Generate(256)
-	if err != nil {
-		return nil, nil, fmt.Errorf("testworld: generate key for %s: %w", origin, err)
+	// miekg/dns refuses to sign with a key whose tag is 0 (it takes 0 for
+	// "unset"), though 0 is a valid tag: about one key in 65,536, so
+	// about one world in a thousand. Draw again.
+	for {
+		priv, err := k.Generate(256)
+		if err != nil {
+			return nil, nil, fmt.Errorf("testworld: generate key for %s: %w", origin, err)
+		}
+		if k.KeyTag() != 0 {
+			return k, priv.(crypto.Signer), nil
+		}
 	}
-	return k, priv.(crypto.Signer), nil
 }
 
 // ds is the DS RRset the parent publishes for this zone.

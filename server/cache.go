@@ -80,8 +80,10 @@ func (s *Server) Stats() Stats {
 	return st
 }
 
-// verdict answers from the cache or runs (or joins) a validation. The
-// response may be shared: callers must not modify it.
+// verdict answers from the cache or runs (or joins) a validation. A
+// response from the cache is the caller's own copy (its top level; the
+// hosts are shared); any other response is shared with the cache and
+// other callers and must not be modified.
 func (s *Server) verdict(ctx context.Context, domain string, policyOnly, bypass bool) (verdict, origin, error) {
 	key := verdictKey{domain, policyOnly}
 	if s.v.lru != nil && !bypass {
@@ -122,7 +124,11 @@ func (s *Server) verdict(ctx context.Context, domain string, policyOnly, bypass 
 		}
 		fr := r.Val.(flightResult)
 		if fr.hit {
-			return fr.verdict, fromCache, nil
+			// Every caller of the flight got this one copy: give each its
+			// own, as a hit from the cache does.
+			v := fr.verdict
+			v.resp = shallowCopy(v.resp)
+			return v, fromCache, nil
 		}
 		if fr.leader != me {
 			s.v.coalesced.Add(1)

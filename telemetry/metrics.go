@@ -126,6 +126,29 @@ func (m *Metrics) ObserveCaches(sources ...CacheSource) error {
 	return err
 }
 
+// ObserveRefusals exports the calls refused by daned's limits:
+// dane_refused_total{reason="rate_limited"|"not_allowed"} and the number
+// of callers with a token bucket. stats is read at each collection.
+func (m *Metrics) ObserveRefusals(stats func() (rateLimited, denied uint64, callers int)) error {
+	if m == nil {
+		return nil
+	}
+	refused, err1 := m.meter.Int64ObservableCounter("dane.refused", metric.WithDescription("Calls refused: over a caller's rate limit, or from a client identity not on the allow-list."), metric.WithUnit("{call}"))
+	callers, err2 := m.meter.Int64ObservableGauge("dane.rate_limit.callers", metric.WithDescription("Callers with a rate-limit token bucket."), metric.WithUnit("{caller}"))
+	if err := errors.Join(err1, err2); err != nil {
+		return err
+	}
+	limited, denied := metric.WithAttributes(attribute.String("reason", "rate_limited")), metric.WithAttributes(attribute.String("reason", "not_allowed"))
+	_, err := m.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		l, d, c := stats()
+		o.ObserveInt64(refused, int64(l), limited)
+		o.ObserveInt64(refused, int64(d), denied)
+		o.ObserveInt64(callers, int64(c))
+		return nil
+	}, refused, callers)
+	return err
+}
+
 // Lookuper is a resolver (resolver.Resolver, or a cache over it).
 type Lookuper interface {
 	Lookup(ctx context.Context, name string, qtype uint16) (*resolver.Answer, error)

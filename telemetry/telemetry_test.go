@@ -152,6 +152,9 @@ func TestMetricsEndpoint(t *testing.T) {
 	if err := m.ObserveCaches(telemetry.CacheSource{Name: "verdict", Stats: lru.Stats, Coalesced: func() uint64 { return 7 }}); err != nil {
 		t.Fatal(err)
 	}
+	if err := m.ObserveRefusals(func() (uint64, uint64, int) { return 5, 2, 3 }); err != nil {
+		t.Fatal(err)
+	}
 
 	fams := scrape(t, tel.MetricsAddr)
 	checks := []struct {
@@ -172,6 +175,9 @@ func TestMetricsEndpoint(t *testing.T) {
 		{"dane_cache_misses_total", map[string]string{"cache": "verdict"}, 1},
 		{"dane_cache_size", map[string]string{"cache": "verdict"}, 1},
 		{"dane_coalesced_total", map[string]string{"cache": "verdict"}, 7},
+		{"dane_refused_total", map[string]string{"reason": "rate_limited"}, 5},
+		{"dane_refused_total", map[string]string{"reason": "not_allowed"}, 2},
+		{"dane_rate_limit_callers", nil, 3},
 	}
 	for _, c := range checks {
 		got, ok := value(fams, c.name, c.labels)

@@ -52,12 +52,17 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	metricsListen := fs.String("metrics-listen", "127.0.0.1:9464", "Prometheus metrics endpoint (host:port, path /metrics); empty disables it")
+	var tr transport
+	tr.register(fs)
 	fs.Usage = config.Usage(fs, "Usage: daned [flags]\n\ndaned answers DANE (RFC 7672) delivery questions for a mail fleet over gRPC.")
 	if err := config.Parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q (see --help)", fs.Args())
+	}
+	if err := tr.check(); err != nil {
+		return err
 	}
 	// Log lines are batched (one per verdict would otherwise be a system
 	// call each) and flushed every logFlush and at exit.
@@ -101,12 +106,31 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	g := grpc.NewServer(grpc.StatsHandler(otelgrpc.NewServerHandler(
-		otelgrpc.WithTracerProvider(tel.TracerProvider), otelgrpc.WithMeterProvider(tel.MeterProvider))))
+	opts, tlsSrv, limits, err := tr.options(lis.Addr())
+	if err != nil {
+		lis.Close()
+		return err
+	}
+	err = tel.Metrics.ObserveRefusals(func() (uint64, uint64, int) {
+		if limits == nil {
+			return 0, 0, 0
+		}
+		st := limits.Stats()
+		return st.RateLimited, st.Denied, st.Callers
+	})
+	if err != nil {
+		lis.Close()
+		return err
+	}
+	stopReload := reloadOnHUP(ctx, tlsSrv, logger)
+	defer stopReload()
+	g := grpc.NewServer(append(opts, grpc.StatsHandler(otelgrpc.NewServerHandler(
+		otelgrpc.WithTracerProvider(tel.TracerProvider), otelgrpc.WithMeterProvider(tel.MeterProvider))))...)
 	srv.Register(g)
 	served := make(chan error, 1)
 	go func() { served <- g.Serve(lis) }()
-	logger.Info("daned serving", "listen", lis.Addr().String(), "resolver", ec.Resolver, "metrics", tel.MetricsAddr, "tracing", tel.Exporting)
+	logger.Info("daned serving", "listen", lis.Addr().String(), "resolver", ec.Resolver, "metrics", tel.MetricsAddr, "tracing", tel.Exporting,
+		"tls", tlsSrv != nil, "mutual_tls", tlsSrv != nil && tlsSrv.MutualTLS(), "limits", limits.String())
 	_ = logw.Flush() // whoever waits for this line need not wait for the batch
 
 	select {

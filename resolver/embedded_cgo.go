@@ -403,13 +403,13 @@ const ubServFail = -2
 // answerOf turns a libunbound result into an Answer or a *QueryError with
 // the same meaning as in upstream mode.
 func answerOf(qname string, qtype uint16, r ubResult, maxChain int) (*Answer, error) {
+	var why string
+	if r.why != "" {
+		why = printable(dedupeFrom(r.why), maxEDEText)
+	}
 	fail := func(kind error, sec Security, rcode int, err error) error {
 		return &QueryError{Name: qname, Type: qtype, Kind: kind, Security: sec, Rcode: rcode,
-			Reason: BogusReason(nil, r.why), Err: err}
-	}
-	var why error
-	if r.why != "" {
-		why = errors.New(printable(dedupeFrom(r.why), maxEDEText))
+			Reason: BogusReason(nil, r.why), Why: why, Err: err}
 	}
 	switch {
 	case r.err == -1:
@@ -420,11 +420,11 @@ func answerOf(qname string, qtype uint16, r ubResult, maxChain int) (*Answer, er
 		return nil, fail(ErrNetwork, SecurityUnknown, -1, fmt.Errorf("libunbound: %s", r.errMsg))
 	case r.bogus:
 		// RFC 4035 §5.5: bogus data is never returned, whatever the rcode.
-		return nil, fail(ErrBogus, Bogus, r.rcode, why)
+		return nil, fail(ErrBogus, Bogus, r.rcode, nil)
 	case r.rcode == dns.RcodeServerFailure:
 		// Not bogus: the authorities failed or could not be reached
 		// (libunbound's packet then has no question section).
-		return nil, fail(ErrServFail, SecurityUnknown, r.rcode, why)
+		return nil, fail(ErrServFail, SecurityUnknown, r.rcode, nil)
 	case len(r.packet) == 0:
 		return nil, fail(ErrMalformed, SecurityUnknown, r.rcode, errors.New("libunbound returned no answer packet"))
 	}
@@ -444,9 +444,7 @@ func answerOf(qname string, qtype uint16, r ubResult, maxChain int) (*Answer, er
 	var qe *QueryError
 	if errors.As(err, &qe) && r.why != "" {
 		qe.Reason = BogusReason(qe.EDE, r.why)
-		if qe.Err == nil {
-			qe.Err = why
-		}
+		qe.Why = why
 	}
 	return ans, err
 }

@@ -47,7 +47,11 @@ type QueryError struct {
 	// modes fill it: upstream mode from the EDEs, embedded mode from
 	// libunbound's why_bogus text.
 	Reason string
-	Err    error // underlying cause, may be nil
+	// Why is the validator's own explanation (libunbound's why_bogus in
+	// embedded mode), bounded and printable. Like EDE text it describes
+	// the destination's DNS, so it is safe to show.
+	Why string
+	Err error // underlying cause, may be nil; for logs, not for admins
 }
 
 // Error returns, for example,
@@ -88,6 +92,10 @@ func (e *QueryError) Public() string {
 			b.WriteString(x.String())
 		}
 		b.WriteString(")")
+	}
+	if e.Why != "" {
+		b.WriteString(": ")
+		b.WriteString(e.Why)
 	}
 	return b.String()
 }

@@ -43,6 +43,8 @@ var reasonPatterns = []struct{ substr, reason string }{
 	{"signatures failed", ReasonSigInvalid},
 	{"proof failed", ReasonDenialMissing}, // "nodata proof failed", "nameerror proof failed", "wildcard proof failed"
 	{"no nsec", ReasonDenialMissing},
+	// A denial served without any DNSSEC record (Unbound's EDE 12 for it).
+	{"no dnssec records", ReasonDenialMissing},
 	{"nsec3 iterations", ReasonNSEC3Iterations},
 	{"algorithm not supported", ReasonUnsupportedAlg},
 	{"unsupported algorithm", ReasonUnsupportedAlg},

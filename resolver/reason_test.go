@@ -19,6 +19,7 @@ func TestBogusReason(t *testing.T) {
 		{name: "why: DS mismatch", why: "no keys have a DS with algorithm ECDSAP256SHA256 from 192.0.2.1 for key x.", want: resolver.ReasonDSMismatch},
 		{name: "why: DNSKEY missing", why: "No DNSKEY record from 192.0.2.1 for key x.", want: resolver.ReasonDNSKEYMissing},
 		{name: "why: RRSIG missing", why: "validation failure <_25._tcp.mx.x. TLSA IN>: no signatures from 192.0.2.1", want: resolver.ReasonRRSIGMissing},
+		{name: "why: denial stripped", why: "validation failure <_25._tcp.mx.x. TLSA IN>: no DNSSEC records from 192.0.2.1 for DS _tcp.mx.x. while building chain of trust", want: resolver.ReasonDenialMissing},
 		{name: "why: denial", why: "validation failure <_25._tcp.mx.x. TLSA IN>: nodata proof failed from 192.0.2.1", want: resolver.ReasonDenialMissing},
 		{name: "why: NXDOMAIN denial", why: "nameerror proof failed from 192.0.2.1", want: resolver.ReasonDenialMissing},
 		{name: "why: crypto", why: "signature crypto failed from 192.0.2.1", want: resolver.ReasonSigInvalid},

@@ -150,6 +150,8 @@ func TestEndToEnd(t *testing.T) {
 		{domain: "no-dnskey.test", action: deferA, policy: unknown, reason: danev1.Reason_REASON_DNSSEC_BOGUS, code: "4.7.324"},
 		{domain: "tlsa-nosig.test", action: deferA, policy: unknown, reason: danev1.Reason_REASON_DNSSEC_BOGUS, code: "4.7.324",
 			contains: "TLSA lookup for _25._tcp.mx.tlsa-nosig.test"},
+		{domain: "tlsa-nodenial.test", action: deferA, policy: unknown, reason: danev1.Reason_REASON_DNSSEC_BOGUS, code: "4.7.324",
+			tlsrpt: "dnssec-invalid", contains: "NSEC/NSEC3 proof missing"},
 		{domain: "tlsa-servfail.test", action: deferA, policy: unknown, reason: danev1.Reason_REASON_TLSA_LOOKUP_FAILED,
 			code: "4.7.324", tlsrpt: "dnssec-invalid", contains: "TLSA lookup for _25._tcp.mx.tlsa-servfail.test"},
 		{domain: "tlsa-timeout.test", action: deferA, policy: unknown, reason: danev1.Reason_REASON_TLSA_LOOKUP_FAILED, code: "4.7.324"},

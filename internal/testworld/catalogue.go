@@ -225,6 +225,12 @@ func Catalogue() []ScenarioSpec {
 		{Name: "tlsa-nosig", Description: "the TLSA RRset is served without RRSIGs", RFC: "RFC 7672 §2.1.2", Expect: "host unusable: TLSA bogus (4.7.324)",
 			Hosts:      []HostSpec{{Name: "mx", TLSA: []TLSASpec{eeSPKI}}},
 			NameFaults: []NameFault{{Name: "_25._tcp.mx", Type: dns.TypeTLSA, Kind: NoSig}}},
+		// A validator that uses NSEC records aggressively (RFC 8198) may
+		// prove this denial from the NSEC of another answer; the world's
+		// Unbound does not.
+		{Name: "tlsa-nodenial", Description: "no TLSA records, but their denial is served without its NSEC records", RFC: "RFC 7672 §2.1.1, RFC 4035 §5.4", Expect: "host unusable: TLSA denial unproven, bogus (4.7.324)",
+			Hosts:      []HostSpec{{Name: "mx"}},
+			NameFaults: []NameFault{{Name: "_25._tcp.mx", Type: dns.TypeTLSA, Kind: NoDenial}}},
 		{Name: "starttls-refused", Description: "valid DANE-EE 3 1 1; STARTTLS is offered but answered 454", RFC: "RFC 7672 §2.2", Expect: "fail: starttls-not-supported (4.7.321)",
 			Hosts: []HostSpec{{Name: "mx", Mode: RefuseSTARTTLS, TLSA: []TLSASpec{eeSPKI}}}},
 		{Name: "ee-expired", Description: "DANE-EE 3 1 1 of an expired self-signed leaf", RFC: "RFC 7672 §3.1.1", Expect: "pass (dane-ee ignores validity dates)",

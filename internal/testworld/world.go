@@ -511,6 +511,8 @@ func (w *World) fillZone(z *zone, spec *ScenarioSpec, hosts []*plannedHost, sc *
 			z.servfail[k] = true
 		case NoSig:
 			z.nosig[k] = true
+		case NoDenial:
+			z.nodenial[k] = true
 		default:
 			return fmt.Errorf("testworld: scenario %s: unknown name fault %d", spec.Name, f.Kind)
 		}

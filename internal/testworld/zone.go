@@ -59,6 +59,12 @@ const (
 	ServFail NameFaultKind = iota + 1
 	// NoSig: the RRset is served without its RRSIGs.
 	NoSig
+	// NoDenial: a denial (NXDOMAIN or NODATA) of the name and type is
+	// served without its NSEC records, so it cannot be proven (RFC 4035
+	// §5.4); so are the NXDOMAINs of its non-existent ancestors, which
+	// would prove it too (RFC 8020), as a validator minimising its
+	// queries (RFC 9156) would otherwise learn.
+	NoDenial
 )
 
 const (
@@ -91,6 +97,7 @@ type zone struct {
 
 	servfail map[rrKey]bool
 	nosig    map[rrKey]bool
+	nodenial map[rrKey]bool
 }
 
 func newZone(origin string, signed bool, fault ZoneFault) (*zone, error) {
@@ -104,6 +111,7 @@ func newZone(origin string, signed bool, fault ZoneFault) (*zone, error) {
 		sigs:     map[rrKey][]dns.RR{},
 		servfail: map[rrKey]bool{},
 		nosig:    map[rrKey]bool{},
+		nodenial: map[rrKey]bool{},
 	}
 	if signed {
 		k, priv, err := newKey(z.origin)
@@ -353,7 +361,10 @@ func (z *zone) answer(r *dns.Msg) *dns.Msg {
 		m.Ns = append(m.Ns, withSigs(z.rrs[z.origin][dns.TypeSOA], z.origin, dns.TypeSOA)...)
 	}
 	addNSEC := func(owner string) {
-		if !do || !z.signed {
+		if !do || !z.signed || z.nodenial[rrKey{qname, qtype}] {
+			return
+		}
+		if _, exists := z.rrs[qname]; !exists && z.aboveNoDenial(qname) {
 			return
 		}
 		for _, rr := range m.Ns {
@@ -389,6 +400,17 @@ func (z *zone) answer(r *dns.Msg) *dns.Msg {
 	addNSEC(z.covering(qname))
 	addNSEC(z.covering(wildcardAt(z.closestEncloser(qname))))
 	return m
+}
+
+// aboveNoDenial reports whether qname is a strict ancestor of a name
+// with a NoDenial fault.
+func (z *zone) aboveNoDenial(qname string) bool {
+	for k := range z.nodenial {
+		if k.name != qname && dns.IsSubDomain(qname, k.name) {
+			return true
+		}
+	}
+	return false
 }
 
 // cutFor returns the highest child zone cut at or above qname, or "".

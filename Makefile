@@ -74,7 +74,7 @@ fuzz:
 
 ## soak: a bounded soak (3 minutes) of daned over real gRPC against the test world with faults injected; figures in docs/RELIABILITY.md.
 soak:
-	DANED_SOAK=1 $(GO) test -count=1 -run '^TestSoak$$' -timeout 10m -v ./internal/soak/
+	$(GO) test -tags soak -count=1 -run '^TestSoak$$' -timeout 10m -v ./internal/soak/
 
 buflint: tools
 	buf lint

@@ -1,3 +1,8 @@
+//go:build soak
+
+// The soak runs for minutes, so it is built only with the soak tag:
+// `make soak` (go test -tags soak), never as part of `make test`.
+
 package soak_test
 
 import (
@@ -38,13 +43,9 @@ var badInputs = []string{
 }
 
 // TestSoak is the bounded soak behind `make soak` (figures in
-// docs/RELIABILITY.md). It is not part of `make test`: it runs for
-// DANED_SOAK_DURATION (default 3m) at DANED_SOAK_RATE requests per second
-// (default 200), and only when DANED_SOAK=1.
+// docs/RELIABILITY.md). It runs for DANED_SOAK_DURATION (default 3m) at
+// DANED_SOAK_RATE requests per second (default 200).
 func TestSoak(t *testing.T) {
-	if os.Getenv("DANED_SOAK") != "1" {
-		t.Skip("the soak runs for minutes: run it with `make soak` (DANED_SOAK=1)")
-	}
 	duration := envDuration(t, "DANED_SOAK_DURATION", 3*time.Minute)
 	rate := envInt(t, "DANED_SOAK_RATE", 200)
 	const failureTTL = 2 * time.Second

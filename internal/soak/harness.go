@@ -9,14 +9,11 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-
 	"github.com/daned/daned/internal/config"
+	"github.com/daned/daned/internal/danedtest"
 	"github.com/daned/daned/internal/faultdns"
 	"github.com/daned/daned/internal/testworld"
 	danev1 "github.com/daned/daned/proto/dane/v1"
@@ -97,20 +94,8 @@ func Start(t testing.TB, o Options) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := grpc.NewServer()
-	srv.Register(g)
-	go func() { _ = g.Serve(lis) }()
-	t.Cleanup(g.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	return &Env{World: w, Proxy: px, Built: built, Client: danev1.NewDaneServiceClient(conn), Config: ec, Addr: lis.Addr().String()}
+	conn := danedtest.Serve(t, srv)
+	return &Env{World: w, Proxy: px, Built: built, Client: danev1.NewDaneServiceClient(conn), Config: ec, Addr: conn.Target()}
 }
 
 // Validate asks daned about domain under a deadline and returns the

@@ -150,6 +150,15 @@ func TestEndToEnd(t *testing.T) {
 		{domain: "no-dnskey.test", action: deferA, policy: unknown, reason: danev1.Reason_REASON_DNSSEC_BOGUS, code: "4.7.324"},
 		{domain: "tlsa-nosig.test", action: deferA, policy: unknown, reason: danev1.Reason_REASON_DNSSEC_BOGUS, code: "4.7.324",
 			contains: "TLSA lookup for _25._tcp.mx.tlsa-nosig.test"},
+		{domain: "nsec3-notlsa.test", action: deliver, policy: opp, reason: danev1.Reason_REASON_OK,
+			check: func(t *testing.T, r *danev1.ValidateResponse) {
+				if s := r.GetMxHosts()[0].GetTlsaSecurity(); s != danev1.DnsSecurity_DNS_SECURITY_SECURE {
+					t.Errorf("NSEC3 denial of the TLSA records is %v, want secure", s)
+				}
+			}},
+		{domain: "nsec3-ee.test", action: deliver, policy: daneReq, reason: danev1.Reason_REASON_OK, check: authenticated(0)},
+		{domain: "tlsa-nodenial-nsec3.test", action: deferA, policy: unknown, reason: danev1.Reason_REASON_DNSSEC_BOGUS, code: "4.7.324",
+			tlsrpt: "dnssec-invalid", contains: "NSEC/NSEC3 proof missing"},
 		{domain: "tlsa-nodenial.test", action: deferA, policy: unknown, reason: danev1.Reason_REASON_DNSSEC_BOGUS, code: "4.7.324",
 			tlsrpt: "dnssec-invalid", contains: "NSEC/NSEC3 proof missing"},
 		{domain: "tlsa-servfail.test", action: deferA, policy: unknown, reason: danev1.Reason_REASON_TLSA_LOOKUP_FAILED,

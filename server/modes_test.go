@@ -156,6 +156,7 @@ func TestModesDNSSECReasons(t *testing.T) {
 		{"no-dnskey.test", resolver.ReasonDNSKEYMissing},
 		{"tlsa-nosig.test", resolver.ReasonRRSIGMissing},
 		{"tlsa-nodenial.test", resolver.ReasonDenialMissing},
+		{"tlsa-nodenial-nsec3.test", resolver.ReasonDenialMissing},
 	}
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {

@@ -3,6 +3,7 @@ package testworld_test
 import (
 	"errors"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -129,4 +130,56 @@ func TestAuthoritativeServers(t *testing.T) {
 			t.Errorf("err = %v, want a timeout", err)
 		}
 	})
+}
+
+// A zone whose scenario asks for NSEC3 denies with NSEC3 proofs (RFC 5155
+// §7.2) and no NSEC; NoDenial strips them.
+func TestNSEC3Denial(t *testing.T) {
+	w := testworld.StartT(t, testworld.Options{})
+	// matching is the name whose hash must own one of the proof's NSEC3
+	// records: the closest encloser of an NXDOMAIN, the name itself for
+	// NODATA. The other records of an NXDOMAIN proof (covering the next
+	// closer name and the wildcard) may be the same record.
+	tests := []struct {
+		name, zone, qname string
+		qtype             uint16
+		rcode             int
+		matching          string // "" when the proof is stripped
+	}{
+		{"NXDOMAIN: closest encloser proof", "nsec3-notlsa.test.", "_25._tcp.mx.nsec3-notlsa.test", dns.TypeTLSA, dns.RcodeNameError, "mx.nsec3-notlsa.test."},
+		{"NODATA: the matching record", "nsec3-notlsa.test.", "mx.nsec3-notlsa.test", dns.TypeAAAA, dns.RcodeSuccess, "mx.nsec3-notlsa.test."},
+		{"NODATA at an empty non-terminal", "nsec3-ee.test.", "_tcp.mx.nsec3-ee.test", dns.TypeA, dns.RcodeSuccess, "_tcp.mx.nsec3-ee.test."},
+		{"stripped denial", "tlsa-nodenial-nsec3.test.", "_25._tcp.mx.tlsa-nodenial-nsec3.test", dns.TypeTLSA, dns.RcodeNameError, ""},
+		{"stripped ancestor's NXDOMAIN", "tlsa-nodenial-nsec3.test.", "_tcp.mx.tlsa-nodenial-nsec3.test", dns.TypeA, dns.RcodeNameError, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := ask(t, zoneAddr(t, w, tt.zone), "udp", tt.qname, tt.qtype, true, 1232)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Rcode != tt.rcode || countType(r.Ns, dns.TypeNSEC) != 0 {
+				t.Fatalf("rcode %d with %d NSEC; want %d and none:\n%s", r.Rcode, countType(r.Ns, dns.TypeNSEC), tt.rcode, r)
+			}
+			if tt.matching == "" {
+				if n := countType(r.Ns, dns.TypeNSEC3); n != 0 {
+					t.Fatalf("%d NSEC3 records in a stripped denial:\n%s", n, r)
+				}
+				return
+			}
+			want := strings.ToLower(dns.HashName(tt.matching, dns.SHA1, 0, "")) + "." + tt.zone
+			found := false
+			for _, rr := range r.Ns {
+				found = found || (rr.Header().Rrtype == dns.TypeNSEC3 && rr.Header().Name == want)
+			}
+			if !found || countType(r.Ns, dns.TypeNSEC3) > 3 || countType(r.Ns, dns.TypeRRSIG) < 2 {
+				t.Fatalf("no signed NSEC3 record owned by the hash of %s (%s):\n%s", tt.matching, want, r)
+			}
+			for _, rr := range r.Ns {
+				if n3, ok := rr.(*dns.NSEC3); ok && (n3.Iterations != 0 || n3.Salt != "" || n3.Hash != dns.SHA1) {
+					t.Errorf("NSEC3 parameters %v: want SHA-1, 0 iterations, no salt (RFC 9276)", n3)
+				}
+			}
+		})
+	}
 }

@@ -29,6 +29,9 @@ type ScenarioSpec struct {
 	Unsigned bool
 	// Fault breaks the whole zone.
 	Fault ZoneFault
+	// NSEC3 denies existence with NSEC3 (RFC 5155: SHA-1, no extra
+	// iterations, no salt, as RFC 9276 advises) instead of NSEC.
+	NSEC3 bool
 
 	// MX holds the MX RDATA ("10 mx.{z}"; "{z}" is the zone origin with
 	// its trailing dot). Nil means one "10 mx.{z}" when Hosts has a host
@@ -225,6 +228,13 @@ func Catalogue() []ScenarioSpec {
 		{Name: "tlsa-nosig", Description: "the TLSA RRset is served without RRSIGs", RFC: "RFC 7672 §2.1.2", Expect: "host unusable: TLSA bogus (4.7.324)",
 			Hosts:      []HostSpec{{Name: "mx", TLSA: []TLSASpec{eeSPKI}}},
 			NameFaults: []NameFault{{Name: "_25._tcp.mx", Type: dns.TypeTLSA, Kind: NoSig}}},
+		{Name: "nsec3-notlsa", NSEC3: true, Description: "a zone denying with NSEC3: no TLSA records (closest encloser proof)", RFC: "RFC 7672 §2.2 (3), RFC 5155 §8", Expect: "opportunistic TLS (secure NSEC3 denial)",
+			Hosts: []HostSpec{{Name: "mx"}}},
+		{Name: "nsec3-ee", NSEC3: true, Description: "a zone denying with NSEC3; DANE-EE 3 1 1 of the server's key", RFC: "RFC 7672 §3.1.1, RFC 5155", Expect: "pass (dane-ee)",
+			Hosts: []HostSpec{{Name: "mx", TLSA: []TLSASpec{eeSPKI}}}},
+		{Name: "tlsa-nodenial-nsec3", NSEC3: true, Description: "a zone denying with NSEC3: no TLSA records, but their denial is served without its NSEC3 records", RFC: "RFC 7672 §2.1.1, RFC 5155 §8.4", Expect: "host unusable: TLSA denial unproven, bogus (4.7.324)",
+			Hosts:      []HostSpec{{Name: "mx"}},
+			NameFaults: []NameFault{{Name: "_25._tcp.mx", Type: dns.TypeTLSA, Kind: NoDenial}}},
 		// A validator that uses NSEC records aggressively (RFC 8198) may
 		// prove this denial from the NSEC of another answer; the world's
 		// Unbound does not.

@@ -315,6 +315,7 @@ func build(specs []ScenarioSpec, now time.Time, logf func(string, ...any)) (_ *W
 		if err != nil {
 			return nil, err
 		}
+		z.useNSEC3 = spec != nil && spec.NSEC3
 		z.addr = nthAddr(w.block, i+1)
 		w.zones = append(w.zones, z)
 		byOrigin[o] = z

@@ -94,6 +94,10 @@ type zone struct {
 	sigs    map[rrKey][]dns.RR
 	names   []string // NSEC chain owners in canonical order
 	nameSet map[string]bool
+	// useNSEC3 denies with NSEC3 (RFC 5155) instead of NSEC; nsec3 is
+	// its chain once finish has run.
+	useNSEC3 bool
+	nsec3    *nsec3Chain
 
 	servfail map[rrKey]bool
 	nosig    map[rrKey]bool
@@ -235,7 +239,13 @@ func (z *zone) finish(now time.Time) error {
 	if !z.signed {
 		return nil
 	}
+	if z.useNSEC3 {
+		z.buildNSEC3()
+	}
 	for i, n := range z.names {
+		if z.useNSEC3 {
+			break
+		}
 		next := z.names[(i+1)%len(z.names)]
 		types := []uint16{dns.TypeNSEC, dns.TypeRRSIG}
 		for t := range z.rrs[n] {
@@ -252,28 +262,37 @@ func (z *zone) finish(now time.Time) error {
 	case FutureSigs:
 		inc, exp = now.Add(3*24*time.Hour), now.Add(30*24*time.Hour)
 	}
+	sign := func(n string, t uint16, set []dns.RR) error {
+		k := rrKey{n, t}
+		if z.nosig[k] {
+			return nil
+		}
+		sig := &dns.RRSIG{
+			Hdr:        dns.RR_Header{Ttl: set[0].Header().Ttl},
+			Algorithm:  z.key.Algorithm,
+			Expiration: uint32(exp.Unix()),
+			Inception:  uint32(inc.Unix()),
+			KeyTag:     z.key.KeyTag(),
+			SignerName: z.origin,
+		}
+		if err := sig.Sign(z.priv, set); err != nil {
+			return fmt.Errorf("testworld: sign %s/%s: %w", n, dns.TypeToString[t], err)
+		}
+		z.sigs[k] = []dns.RR{sig}
+		return nil
+	}
 	for _, n := range z.names {
 		for t, set := range z.rrs[n] {
 			if z.cuts[n] && t == dns.TypeNS {
 				continue // delegation NS sets are not authoritative, never signed
 			}
-			k := rrKey{n, t}
-			if z.nosig[k] {
-				continue
+			if err := sign(n, t, set); err != nil {
+				return err
 			}
-			sig := &dns.RRSIG{
-				Hdr:        dns.RR_Header{Ttl: set[0].Header().Ttl},
-				Algorithm:  z.key.Algorithm,
-				Expiration: uint32(exp.Unix()),
-				Inception:  uint32(inc.Unix()),
-				KeyTag:     z.key.KeyTag(),
-				SignerName: z.origin,
-			}
-			if err := sig.Sign(z.priv, set); err != nil {
-				return fmt.Errorf("testworld: sign %s/%s: %w", n, dns.TypeToString[t], err)
-			}
-			z.sigs[k] = []dns.RR{sig}
 		}
+	}
+	if z.nsec3 != nil {
+		return z.signNSEC3(sign)
 	}
 	return nil
 }
@@ -347,6 +366,8 @@ func (z *zone) answer(r *dns.Msg) *dns.Msg {
 		m.Ns = append(m.Ns, z.rrs[cut][dns.TypeNS]...)
 		if ds := z.rrs[cut][dns.TypeDS]; ds != nil {
 			m.Ns = append(m.Ns, withSigs(ds, cut, dns.TypeDS)...)
+		} else if do && z.signed && z.nsec3 != nil {
+			m.Ns = append(m.Ns, z.nsec3Denial(cut, false, withSigs)...)
 		} else if do && z.signed {
 			m.Ns = append(m.Ns, withSigs(z.rrs[cut][dns.TypeNSEC], cut, dns.TypeNSEC)...)
 		}
@@ -360,11 +381,25 @@ func (z *zone) answer(r *dns.Msg) *dns.Msg {
 	soa := func() {
 		m.Ns = append(m.Ns, withSigs(z.rrs[z.origin][dns.TypeSOA], z.origin, dns.TypeSOA)...)
 	}
-	addNSEC := func(owner string) {
+	stripped := func() bool {
 		if !do || !z.signed || z.nodenial[rrKey{qname, qtype}] {
-			return
+			return true
 		}
-		if _, exists := z.rrs[qname]; !exists && z.aboveNoDenial(qname) {
+		_, exists := z.rrs[qname]
+		return !exists && z.aboveNoDenial(qname)
+	}
+	// deny3 adds the NSEC3 proof of a denial, in an NSEC3 zone.
+	deny3 := func(nxdomain bool) bool {
+		if z.nsec3 == nil {
+			return false
+		}
+		if !stripped() {
+			m.Ns = append(m.Ns, z.nsec3Denial(qname, nxdomain, withSigs)...)
+		}
+		return true
+	}
+	addNSEC := func(owner string) {
+		if stripped() {
 			return
 		}
 		for _, rr := range m.Ns {
@@ -385,20 +420,26 @@ func (z *zone) answer(r *dns.Msg) *dns.Msg {
 			return m
 		}
 		soa() // NODATA (RFC 4035 §3.1.3.1)
-		addNSEC(qname)
+		if !deny3(false) {
+			addNSEC(qname)
+		}
 		return m
 	}
 	if z.isEmptyNonTerminal(qname) {
 		soa() // NODATA at an empty non-terminal: the covering NSEC proves it
-		addNSEC(z.covering(qname))
+		if !deny3(false) {
+			addNSEC(z.covering(qname))
+		}
 		return m
 	}
 	// NXDOMAIN (RFC 4035 §3.1.3.2): an NSEC covering the name and one
 	// covering the wildcard at the closest encloser.
 	m.Rcode = dns.RcodeNameError
 	soa()
-	addNSEC(z.covering(qname))
-	addNSEC(z.covering(wildcardAt(z.closestEncloser(qname))))
+	if !deny3(true) {
+		addNSEC(z.covering(qname))
+		addNSEC(z.covering(wildcardAt(z.closestEncloser(qname))))
+	}
 	return m
 }
 

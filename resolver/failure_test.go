@@ -105,7 +105,8 @@ func TestLookupBadReplies(t *testing.T) {
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("Lookup() = %v, %v; want %v", a, err, tt.wantErr)
 			}
-			if el := time.Since(start); el > 2*time.Second {
+			// A bound that only a hang crosses, not a loaded machine.
+			if el := time.Since(start); el > 10*time.Second {
 				t.Errorf("Lookup took %v", el)
 			}
 			if qe := asQueryError(t, err); tt.wantErr == resolver.ErrTimeout && qe.Rcode != -1 {
@@ -163,7 +164,7 @@ func TestLookupContext(t *testing.T) {
 			if !errors.Is(err, resolver.ErrTimeout) || !errors.Is(err, tt.cause) {
 				t.Fatalf("Lookup() error = %v, want ErrTimeout wrapping %v", err, tt.cause)
 			}
-			if el := time.Since(start); el > 2*time.Second {
+			if el := time.Since(start); el > 10*time.Second {
 				t.Errorf("Lookup took %v, the context should have ended it", el)
 			}
 		})

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/daned/daned/telemetry"
@@ -27,32 +28,38 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
+// TestLogWriterFlushes runs in a synctest bubble: the ticker's time is
+// the bubble's, so "not yet flushed" and "flushed after one interval" are
+// exact however loaded the machine is.
 func TestLogWriterFlushes(t *testing.T) {
-	var out lockedBuffer
-	w := telemetry.NewLogWriter(&out, 20*time.Millisecond)
-	if _, err := w.Write([]byte("line 1\n")); err != nil {
-		t.Fatal(err)
-	}
-	if out.String() != "" {
-		t.Fatal("written through at once; want batched")
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for out.String() != "line 1\n" {
-		if time.Now().After(deadline) {
-			t.Fatal("the periodic flush never came")
+	synctest.Test(t, func(t *testing.T) {
+		var out lockedBuffer
+		const interval = 20 * time.Millisecond
+		w := telemetry.NewLogWriter(&out, interval)
+		if _, err := w.Write([]byte("line 1\n")); err != nil {
+			t.Fatal(err)
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	_, _ = w.Write([]byte("line 2\n"))
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if out.String() != "line 1\nline 2\n" {
-		t.Fatalf("after Close: %q", out.String())
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal("a second Close failed:", err)
-	}
+		time.Sleep(interval - time.Millisecond)
+		synctest.Wait()
+		if out.String() != "" {
+			t.Fatal("written before the interval; want batched")
+		}
+		time.Sleep(time.Millisecond)
+		synctest.Wait()
+		if out.String() != "line 1\n" {
+			t.Fatalf("after one interval: %q, want the line flushed", out.String())
+		}
+		_, _ = w.Write([]byte("line 2\n"))
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if out.String() != "line 1\nline 2\n" {
+			t.Fatalf("after Close: %q", out.String())
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal("a second Close failed:", err)
+		}
+	})
 }
 
 // Concurrent writers never interleave inside a line, and nothing is lost.

@@ -327,7 +327,7 @@ func TestTelemetryEndToEnd(t *testing.T) {
 
 	// One log line per verdict, with the trace id.
 	sawVerdict := false
-	drain := time.After(2 * time.Second)
+	drain := time.After(20 * time.Second)
 	for !sawVerdict {
 		select {
 		case l := <-lines:

@@ -51,7 +51,9 @@ func TestHostileModes(t *testing.T) {
 			}
 			// Each step has its own deadline: at most banner, EHLO,
 			// STARTTLS and handshake steps, bounded by the whole probe.
-			if took > 3*step+500*time.Millisecond {
+			// These servers would hold a probe forever; the slack only
+			// absorbs a loaded machine's scheduling.
+			if took > 3*step+5*time.Second {
 				t.Errorf("the probe took %v, over its %v deadline", took, 3*step)
 			}
 		})

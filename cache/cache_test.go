@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/miekg/dns"
@@ -121,7 +122,7 @@ func TestResolverCachesForTheAnswerTTL(t *testing.T) {
 		t.Fatalf("security %v lost in the cache", a.Security)
 	}
 	// Bypass: fresh answer, refilled.
-	if _, err := r.Lookup(cache.WithBypass(ctx, cache.Bypass{DNS: true}), "mx.example.com", dns.TypeA); err != nil || up.calls.Load() != 2 {
+	if _, err := r.LookupFresh(ctx, "mx.example.com", dns.TypeA); err != nil || up.calls.Load() != 2 {
 		t.Fatalf("bypass did not go upstream (%d calls)", up.calls.Load())
 	}
 	clk.Advance(300 * time.Second)
@@ -195,48 +196,52 @@ func TestResolverTTLClampsAndFailures(t *testing.T) {
 }
 
 func TestResolverCoalesces(t *testing.T) {
-	up := &upstream{answer: answerTTL(300), release: make(chan struct{})}
-	r, err := cache.NewResolver(cache.ResolverConfig{Upstream: up})
-	if err != nil {
-		t.Fatal(err)
-	}
-	const n = 1000
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	started := make(chan struct{}, n)
-	for range n {
-		wg.Go(func() {
-			started <- struct{}{}
-			_, err := r.Lookup(context.Background(), "example.com", dns.TypeMX)
-			errs <- err
-		})
-	}
-	for range n {
-		<-started
-	}
-	// One caller gives up: the shared lookup must go on for the others.
-	ctx, cancel := context.WithCancel(context.Background())
-	gone := make(chan error, 1)
-	go func() { _, err := r.Lookup(ctx, "example.com", dns.TypeMX); gone <- err }()
-	time.Sleep(20 * time.Millisecond) // let the callers reach the flight
-	cancel()
-	if err := <-gone; !errors.Is(err, resolver.ErrTimeout) {
-		t.Fatalf("cancelled caller got %v, want ErrTimeout", err)
-	}
-	close(up.release)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
+	// In a synctest bubble: Wait returns once every caller is blocked
+	// in the flight, whatever the machine's load.
+	synctest.Test(t, func(t *testing.T) {
+		up := &upstream{answer: answerTTL(300), release: make(chan struct{})}
+		r, err := cache.NewResolver(cache.ResolverConfig{Upstream: up})
 		if err != nil {
-			t.Fatalf("a waiting caller failed: %v", err)
+			t.Fatal(err)
 		}
-	}
-	if c := up.calls.Load(); c != 1 {
-		t.Fatalf("%d upstream queries for %d identical concurrent lookups, want 1", c, n)
-	}
-	if r.Coalesced() < n-1 {
-		t.Fatalf("coalesced %d, want at least %d", r.Coalesced(), n-1)
-	}
+		const n = 1000
+		var wg sync.WaitGroup
+		errs := make(chan error, n)
+		started := make(chan struct{}, n)
+		for range n {
+			wg.Go(func() {
+				started <- struct{}{}
+				_, err := r.Lookup(context.Background(), "example.com", dns.TypeMX)
+				errs <- err
+			})
+		}
+		for range n {
+			<-started
+		}
+		// One caller gives up: the shared lookup must go on for the others.
+		ctx, cancel := context.WithCancel(context.Background())
+		gone := make(chan error, 1)
+		go func() { _, err := r.Lookup(ctx, "example.com", dns.TypeMX); gone <- err }()
+		synctest.Wait() // every caller waits on the one flight
+		cancel()
+		if err := <-gone; !errors.Is(err, resolver.ErrTimeout) {
+			t.Fatalf("cancelled caller got %v, want ErrTimeout", err)
+		}
+		close(up.release)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatalf("a waiting caller failed: %v", err)
+			}
+		}
+		if c := up.calls.Load(); c != 1 {
+			t.Fatalf("%d upstream queries for %d identical concurrent lookups, want 1", c, n)
+		}
+		if r.Coalesced() < n-1 {
+			t.Fatalf("coalesced %d, want at least %d", r.Coalesced(), n-1)
+		}
+	})
 }
 
 func TestResolverForget(t *testing.T) {
@@ -276,16 +281,18 @@ func TestProberCachesAndCaps(t *testing.T) {
 	tests := []struct {
 		name    string
 		err     error
-		ctx     func(context.Context) context.Context
+		maxAge  time.Duration
+		fresh   bool
 		advance time.Duration
 		cached  bool
 	}{
 		{name: "success lives for the probe TTL", advance: 9 * time.Minute, cached: true},
 		{name: "not past it", advance: 10 * time.Minute, cached: false},
-		{name: "capped by the TLSA TTL", ctx: func(c context.Context) context.Context { return cache.WithProbeTTLCap(c, time.Minute) }, advance: time.Minute, cached: false},
+		{name: "capped by the TLSA TTL", maxAge: time.Minute, advance: time.Minute, cached: false},
+		{name: "a cap above the probe TTL does not extend it", maxAge: time.Hour, advance: 10 * time.Minute, cached: false},
 		{name: "a failure is remembered briefly", err: probe.ErrConnect, advance: 29 * time.Second, cached: true},
 		{name: "and only briefly", err: probe.ErrTimeout, advance: 30 * time.Second, cached: false},
-		{name: "bypass probes anew", ctx: func(c context.Context) context.Context { return cache.WithBypass(c, cache.Bypass{Probes: true}) }, cached: false},
+		{name: "fresh probes anew", fresh: true, cached: false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -296,12 +303,9 @@ func TestProberCachesAndCaps(t *testing.T) {
 				t.Fatal(err)
 			}
 			ctx := context.Background()
-			if tt.ctx != nil {
-				ctx = tt.ctx(ctx)
-			}
-			p.Probe(ctx, ip, "mx.example.com")
+			p.ProbeReusing(ctx, ip, "mx.example.com", tt.maxAge, false)
 			clk.Advance(tt.advance)
-			p.Probe(ctx, ip, "mx.example.com")
+			p.ProbeReusing(ctx, ip, "mx.example.com", tt.maxAge, tt.fresh)
 			if got := up.calls.Load() == 1; got != tt.cached {
 				t.Fatalf("%d probes, want cached=%v", up.calls.Load(), tt.cached)
 			}
@@ -310,24 +314,28 @@ func TestProberCachesAndCaps(t *testing.T) {
 }
 
 func TestProberCoalescesAndForgets(t *testing.T) {
-	ip := netip.MustParseAddr("192.0.2.1")
-	up := &fakeProber{release: make(chan struct{})}
-	p, _ := cache.NewProber(cache.ProberConfig{Upstream: up})
-	var wg sync.WaitGroup
-	for range 500 {
-		wg.Go(func() { p.Probe(context.Background(), ip, "mx.example.com") })
-	}
-	time.Sleep(20 * time.Millisecond)
-	close(up.release)
-	wg.Wait()
-	if c := up.calls.Load(); c != 1 {
-		t.Fatalf("%d probes for 500 concurrent identical requests, want 1", c)
-	}
-	if n := p.Forget(ip); n != 1 {
-		t.Fatalf("Forget dropped %d, want 1", n)
-	}
-	p.Probe(context.Background(), ip, "mx.example.com")
-	if c := up.calls.Load(); c != 2 {
-		t.Fatalf("forgotten probe not redone (%d)", c)
-	}
+	// In a synctest bubble: Wait returns once every caller is blocked
+	// in the flight, whatever the machine's load.
+	synctest.Test(t, func(t *testing.T) {
+		ip := netip.MustParseAddr("192.0.2.1")
+		up := &fakeProber{release: make(chan struct{})}
+		p, _ := cache.NewProber(cache.ProberConfig{Upstream: up})
+		var wg sync.WaitGroup
+		for range 500 {
+			wg.Go(func() { p.Probe(context.Background(), ip, "mx.example.com") })
+		}
+		synctest.Wait()
+		close(up.release)
+		wg.Wait()
+		if c := up.calls.Load(); c != 1 {
+			t.Fatalf("%d probes for 500 concurrent identical requests, want 1", c)
+		}
+		if n := p.Forget(ip); n != 1 {
+			t.Fatalf("Forget dropped %d, want 1", n)
+		}
+		p.Probe(context.Background(), ip, "mx.example.com")
+		if c := up.calls.Load(); c != 2 {
+			t.Fatalf("forgotten probe not redone (%d)", c)
+		}
+	})
 }

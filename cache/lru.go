@@ -1,12 +1,17 @@
-// Package cache keeps what daned learned so that a fleet asking about the
-// same destinations costs each destination one set of DNS queries and one
-// probe per address: a TTL-aware LRU (golang-lru/v2 underneath, with an
-// expiry per entry), caching wrappers for the resolver and the prober
-// that coalesce identical concurrent requests, and the context switches
-// that bypass it.
+// Package cache is daned's decision layer, the floor between the front
+// doors and the engine: every door (gRPC, and the others as they come)
+// asks its Validator for a verdict, so that they share one verdict cache,
+// one coalescing of identical requests, one refresh-ahead and one
+// Invalidate. Below it, the Resolver and Prober decorators keep the DNS
+// answers and probe results the verdicts rest on, so that a fleet asking
+// about the same destinations costs each destination one set of DNS
+// queries and one probe per address. Underneath all three: a TTL-aware
+// LRU (golang-lru/v2, with an expiry per entry) and Group, the one
+// coalescing primitive.
 //
-// It holds no DANE logic and never extends a TTL it was given, except by
-// the operator's explicit clamps.
+// It caches typed engine results, never API messages, holds no DANE
+// logic, and never extends a TTL it was given, except by the operator's
+// explicit clamps.
 package cache
 
 import (

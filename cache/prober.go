@@ -8,14 +8,12 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sync/singleflight"
-
 	"github.com/daned/daned/probe"
 )
 
-// ProbeFunc is the prober being cached (*probe.Prober, or anything with
-// its Probe).
-type ProbeFunc interface {
+// ProbeUpstream makes STARTTLS probes: *probe.Prober, or anything with its
+// Probe.
+type ProbeUpstream interface {
 	Probe(ctx context.Context, addr netip.Addr, sni string) *probe.Result
 }
 
@@ -23,12 +21,12 @@ type ProbeFunc interface {
 // documented defaults.
 type ProberConfig struct {
 	// Upstream makes the probes. Required.
-	Upstream ProbeFunc
+	Upstream ProbeUpstream
 	// Size bounds the entries; 0 means 100000.
 	Size int
 	// TTL is how long a successful probe result is reused, further capped
-	// by the TLSA TTL the engine passes with WithProbeTTLCap; 0 means
-	// 10m.
+	// by the maxAge the engine passes to ProbeReusing (the TLSA RRset's
+	// TTL); 0 means 10m.
 	TTL time.Duration
 	// FailureTTL is how long a failed probe is remembered; 0 means 30s.
 	FailureTTL time.Duration
@@ -46,7 +44,7 @@ type probeKey struct {
 type Prober struct {
 	cfg       ProberConfig
 	lru       *LRU[probeKey, *probe.Result]
-	group     singleflight.Group
+	group     Group[probeKey, *probe.Result]
 	probes    atomic.Uint64
 	coalesced atomic.Uint64
 }
@@ -75,43 +73,49 @@ func NewProber(cfg ProberConfig) (*Prober, error) {
 	return &Prober{cfg: cfg, lru: l}, nil
 }
 
-// Probe returns a cached result for the address and SNI when it can
-// (unless the context bypasses probe caching), else joins or starts the
-// one probe. A caller whose context ends stops waiting; the probe goes on
-// for the others. The result is shared: callers must not modify it.
+// Probe is ProbeReusing with no cap beyond the configured TTL.
 func (p *Prober) Probe(ctx context.Context, addr netip.Addr, sni string) *probe.Result {
+	return p.ProbeReusing(ctx, addr, sni, 0, false)
+}
+
+// ProbeReusing returns a cached result for the address and SNI unless
+// fresh, else joins or starts the one probe (Group's rule: a caller whose
+// context ends stops waiting; the probe goes on for the others). A new
+// result is kept for the configured TTL capped by maxAge when maxAge > 0:
+// the engine passes the TLSA RRset's TTL, so that a probe result never
+// outlives the records it was judged against. The result is shared:
+// callers must not modify it.
+func (p *Prober) ProbeReusing(ctx context.Context, addr netip.Addr, sni string, maxAge time.Duration, fresh bool) *probe.Result {
 	key := probeKey{addr: addr, sni: sni}
-	if !bypassOf(ctx).Probes {
+	if !fresh {
 		if it, ok := p.lru.Get(key); ok {
 			markHit(ctx)
 			return it.Value
 		}
 	}
 	ttl := p.cfg.TTL
-	if c, ok := probeTTLCap(ctx); ok && c < ttl {
-		ttl = c
+	if maxAge > 0 && maxAge < ttl {
+		ttl = maxAge
 	}
-	ch := p.group.DoChan(addr.String()+"|"+sni, func() (any, error) {
+	r, src, err := p.group.Do(ctx, key, func(ctx context.Context) (*probe.Result, bool, error) {
 		p.probes.Add(1)
-		r := p.cfg.Upstream.Probe(context.WithoutCancel(ctx), addr, sni)
+		r := p.cfg.Upstream.Probe(ctx, addr, sni)
 		t := ttl
 		if r.Err != nil {
 			t = min(t, p.cfg.FailureTTL)
 		}
 		p.lru.Add(key, r, t)
-		return r, nil
+		return r, false, nil
 	})
-	select {
-	case res := <-ch:
-		if res.Shared {
-			p.coalesced.Add(1)
-			markCoalesced(ctx)
-		}
-		return res.Val.(*probe.Result)
-	case <-ctx.Done():
+	if err != nil {
 		return &probe.Result{Addr: netip.AddrPortFrom(addr, 0), ServerName: sni,
-			Err: fmt.Errorf("%w: %w", probe.ErrTimeout, ctx.Err())}
+			Err: fmt.Errorf("%w: %w", probe.ErrTimeout, err)}
 	}
+	if src == Joined {
+		p.coalesced.Add(1)
+		markCoalesced(ctx)
+	}
+	return r
 }
 
 // Forget drops every cached probe of the addresses and returns how many

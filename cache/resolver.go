@@ -3,19 +3,18 @@ package cache
 import (
 	"context"
 	"errors"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
-	"golang.org/x/sync/singleflight"
 
 	"github.com/daned/daned/resolver"
 )
 
-// Lookuper is the resolver being cached (*resolver.Resolver, or anything
-// with its Lookup).
+// Lookuper answers DNSSEC-aware lookups: *resolver.Resolver, and this
+// package's Resolver, which wraps one. engine.Lookuper is the same
+// method.
 type Lookuper interface {
 	Lookup(ctx context.Context, name string, qtype uint16) (*resolver.Answer, error)
 }
@@ -59,7 +58,7 @@ type dnsEntry struct {
 type Resolver struct {
 	cfg       ResolverConfig
 	lru       *LRU[dnsKey, dnsEntry]
-	group     singleflight.Group
+	group     Group[dnsKey, dnsEntry]
 	queries   atomic.Uint64
 	coalesced atomic.Uint64
 }
@@ -91,38 +90,46 @@ func NewResolver(cfg ResolverConfig) (*Resolver, error) {
 	return &Resolver{cfg: cfg, lru: l}, nil
 }
 
-// Lookup answers from the cache when it can (unless the context bypasses
-// DNS caching), else joins or starts the one upstream lookup for this
-// name and type. A caller whose context ends stops waiting; the shared
-// lookup goes on for the others and fills the cache. A cached answer's
-// TTL is what remains of it.
+// Lookup answers from the cache when it can, else joins or starts the
+// one upstream lookup for this name and type (Group's rule: a caller
+// whose context ends stops waiting; the shared lookup goes on for the
+// others and fills the cache). A cached answer's TTL is what remains of
+// it.
 func (r *Resolver) Lookup(ctx context.Context, name string, qtype uint16) (*resolver.Answer, error) {
+	return r.lookup(ctx, name, qtype, false)
+}
+
+// LookupFresh is Lookup without the cached answer: a validation that must
+// see the DNS as it is now (a re-check, a refresh) still shares a lookup
+// under way and refills the cache.
+func (r *Resolver) LookupFresh(ctx context.Context, name string, qtype uint16) (*resolver.Answer, error) {
+	return r.lookup(ctx, name, qtype, true)
+}
+
+func (r *Resolver) lookup(ctx context.Context, name string, qtype uint16, fresh bool) (*resolver.Answer, error) {
 	key := dnsKey{name: strings.ToLower(dns.Fqdn(name)), qtype: qtype}
-	if !bypassOf(ctx).DNS {
+	if !fresh {
 		if it, ok := r.lru.Get(key); ok {
 			markHit(ctx)
 			return withRemaining(it), it.Value.err
 		}
 	}
-	ch := r.group.DoChan(key.name+"/"+strconv.Itoa(int(qtype)), func() (any, error) {
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.FetchTimeout)
+	e, src, err := r.group.Do(ctx, key, func(ctx context.Context) (dnsEntry, bool, error) {
+		fctx, cancel := context.WithTimeout(ctx, r.cfg.FetchTimeout)
 		defer cancel()
 		r.queries.Add(1)
 		a, err := r.cfg.Upstream.Lookup(fctx, name, qtype)
 		r.store(key, a, err)
-		return dnsEntry{ans: a, err: err}, nil
+		return dnsEntry{ans: a, err: err}, false, nil
 	})
-	select {
-	case res := <-ch:
-		if res.Shared {
-			r.coalesced.Add(1)
-			markCoalesced(ctx)
-		}
-		e := res.Val.(dnsEntry)
-		return e.ans, e.err
-	case <-ctx.Done():
-		return nil, &resolver.QueryError{Name: key.name, Type: qtype, Kind: resolver.ErrTimeout, Rcode: -1, Err: ctx.Err()}
+	if err != nil {
+		return nil, &resolver.QueryError{Name: key.name, Type: qtype, Kind: resolver.ErrTimeout, Rcode: -1, Err: err}
 	}
+	if src == Joined {
+		r.coalesced.Add(1)
+		markCoalesced(ctx)
+	}
+	return e.ans, e.err
 }
 
 func (r *Resolver) store(key dnsKey, a *resolver.Answer, err error) {

@@ -4,8 +4,11 @@
 // dane judge each presented chain, and returns the verdict with a result
 // per host and address.
 //
-// It knows nothing of gRPC: the server wraps it, and danectl runs it
-// in-process. It holds no cache of its own.
+// It knows nothing of gRPC or of caching: the decision layer (package
+// cache) wraps it and every front door calls that, and danectl runs it
+// in-process. A resolver or prober that keeps answers is told, by
+// explicit arguments, when a validation must not reuse them and how long
+// a probe result may live.
 package engine
 
 import (
@@ -29,15 +32,34 @@ import (
 	"github.com/daned/daned/resolver"
 )
 
-// Resolver answers DNSSEC-aware lookups. *resolver.Resolver implements
-// it.
-type Resolver interface {
+// Lookuper answers DNSSEC-aware lookups. *resolver.Resolver and
+// *cache.Resolver implement it.
+type Lookuper interface {
 	Lookup(ctx context.Context, name string, qtype uint16) (*resolver.Answer, error)
 }
 
-// Prober makes one STARTTLS probe. *probe.Prober implements it.
+// FreshLookuper is a Lookuper that keeps answers (*cache.Resolver):
+// LookupFresh skips what it keeps, for a validation with
+// Options.FreshDNS.
+type FreshLookuper interface {
+	Lookuper
+	LookupFresh(ctx context.Context, name string, qtype uint16) (*resolver.Answer, error)
+}
+
+// Prober makes one STARTTLS probe. *probe.Prober and *cache.Prober
+// implement it.
 type Prober interface {
 	Probe(ctx context.Context, addr netip.Addr, sni string) *probe.Result
+}
+
+// ReusingProber is a Prober that keeps results (*cache.Prober).
+// ProbeReusing keeps a new result for at most maxAge when maxAge > 0 (the
+// engine passes the TLSA RRset's TTL: a probe result never outlives the
+// records it was judged against) and skips a kept one when fresh
+// (Options.FreshProbes).
+type ReusingProber interface {
+	Prober
+	ProbeReusing(ctx context.Context, addr netip.Addr, sni string, maxAge time.Duration, fresh bool) *probe.Result
 }
 
 // InsecureMXPolicy says what to do with MX hosts named by an insecure MX
@@ -69,7 +91,7 @@ func ParseInsecureMXPolicy(s string) (InsecureMXPolicy, error) {
 // Config configures an Engine. Zero values are the documented defaults.
 type Config struct {
 	// Resolver makes the DNS lookups. Required.
-	Resolver Resolver
+	Resolver Lookuper
 	// Prober makes the STARTTLS probes. When nil, only policy-only
 	// validations can be made.
 	Prober Prober
@@ -117,11 +139,19 @@ type Config struct {
 type Options struct {
 	// PolicyOnly skips the STARTTLS probes: DNS only.
 	PolicyOnly bool
+	// FreshDNS asks a Resolver that keeps answers (a FreshLookuper) for
+	// answers as the DNS gives them now; they still refill what it keeps.
+	FreshDNS bool
+	// FreshProbes asks a Prober that keeps results (a ReusingProber) for
+	// new probes.
+	FreshProbes bool
 }
 
 // Engine validates destinations. It is safe for concurrent use.
 type Engine struct {
 	cfg     Config
+	fresh   FreshLookuper // cfg.Resolver when it keeps answers
+	reusing ReusingProber // cfg.Prober when it keeps results
 	slots   chan struct{} // probe concurrency
 	perAddr *addrLimiter  // probe concurrency per destination address
 }
@@ -164,7 +194,10 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.TracerProvider == nil {
 		cfg.TracerProvider = otel.GetTracerProvider()
 	}
-	return &Engine{cfg: cfg, slots: make(chan struct{}, cfg.ProbeConcurrency), perAddr: newAddrLimiter(cfg.ProbesPerAddress)}, nil
+	e := &Engine{cfg: cfg, slots: make(chan struct{}, cfg.ProbeConcurrency), perAddr: newAddrLimiter(cfg.ProbesPerAddress)}
+	e.fresh, _ = cfg.Resolver.(FreshLookuper)
+	e.reusing, _ = cfg.Prober.(ReusingProber)
+	return e, nil
 }
 
 // Validate returns the verdict for domain. The error is non-nil only when
@@ -250,6 +283,9 @@ func (v *validation) observe(ttl uint32) {
 // lookup resolves and records the answer's TTL.
 func (v *validation) lookup(ctx context.Context, name string, qtype uint16) (*resolver.Answer, error) {
 	a, err := v.traceLookup(ctx, name, qtype, func(ctx context.Context) (*resolver.Answer, error) {
+		if v.opts.FreshDNS && v.e.fresh != nil {
+			return v.e.fresh.LookupFresh(ctx, name, qtype)
+		}
 		return v.e.cfg.Resolver.Lookup(ctx, name, qtype)
 	})
 	if err != nil {

@@ -13,7 +13,6 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/daned/daned/cache"
 	"github.com/daned/daned/dane"
 	"github.com/daned/daned/probe"
 )
@@ -29,11 +28,6 @@ func (v *validation) probeAll(ctx context.Context, domain string, h *Host, addrs
 		}
 		h.Reason, h.Usable = dane.ReasonOK, true
 		return
-	}
-	if h.tlsaTTL > 0 {
-		// A probe result must not be reused past the TLSA RRset it is
-		// judged against.
-		ctx = cache.WithProbeTTLCap(ctx, h.tlsaTTL)
 	}
 	var wg sync.WaitGroup
 	for i, ip := range addrs {
@@ -95,6 +89,11 @@ func (v *validation) probeOne(ctx context.Context, domain string, h *Host, ip ne
 		sni = h.TLSABase // RFC 7672 §8.1: SNI is the TLSA base domain
 	}
 	r := v.traceProbe(ctx, h, ip.String(), sni, func(ctx context.Context) *probe.Result {
+		if v.e.reusing != nil {
+			// A probe result must not be reused past the TLSA RRset it
+			// is judged against.
+			return v.e.reusing.ProbeReusing(ctx, ip, sni, h.tlsaTTL, v.opts.FreshProbes)
+		}
 		return v.e.cfg.Prober.Probe(ctx, ip, sni)
 	})
 	a.STARTTLSOffered = r.STARTTLSOffered

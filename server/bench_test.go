@@ -166,7 +166,7 @@ func newRealisticEngine(b *testing.B, nPairs int) *realisticEngine {
 func benchServer(b *testing.B, level slog.Level, size int) *server.Server {
 	b.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: level}))
-	s, err := server.New(server.Config{Engine: newRealisticEngine(b, 100), Logger: log, CacheSize: size})
+	s, err := server.New(server.Config{Verdicts: danedtest.Verdicts(b, newRealisticEngine(b, 100), size), Logger: log})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -299,7 +299,11 @@ func BenchmarkCacheFill(b *testing.B) {
 	var perVerdict, perDNS float64
 	for b.Loop() {
 		before := heapAfterGC()
-		s, err := server.New(server.Config{Engine: eng, Logger: log, CacheSize: n})
+		v, err := cache.NewValidator(cache.ValidatorConfig{Engine: eng, Size: n})
+		if err != nil {
+			b.Fatal(err)
+		}
+		s, err := server.New(server.Config{Verdicts: v, Logger: log})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -319,12 +323,13 @@ func BenchmarkCacheFill(b *testing.B) {
 			}
 		}
 		after := heapAfterGC()
-		if st := s.Stats(); st.Size != n {
+		if st := v.Stats(); st.Size != n {
 			b.Fatalf("verdict cache holds %d, want %d", st.Size, n)
 		}
 		perVerdict = float64(mid-before) / n
 		perDNS = float64(after-mid) / n
 		runtime.KeepAlive(s)
+		runtime.KeepAlive(v)
 		runtime.KeepAlive(dc)
 	}
 	b.ReportMetric(perVerdict, "B/domain")

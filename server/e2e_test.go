@@ -37,7 +37,7 @@ func startE2E(t *testing.T) *e2e {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = built.Close() })
-	srv, err := server.New(server.Config{Engine: built.Engine})
+	srv, err := server.New(server.Config{Verdicts: danedtest.Verdicts(t, built.Engine, 0)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,9 +47,9 @@ func (c countingProber) Probe(ctx context.Context, addr netip.Addr, sni string) 
 
 // fleet is daned with its caches over a real test world.
 type fleet struct {
-	cnt    *counting
-	client danev1.DaneServiceClient
-	srv    *server.Server
+	cnt      *counting
+	client   danev1.DaneServiceClient
+	verdicts *cache.Validator
 }
 
 func startFleet(t *testing.T) *fleet {
@@ -77,21 +77,17 @@ func startFleet(t *testing.T) *fleet {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(server.Config{Engine: eng, CacheSize: 1000, Forget: forgetter{dnsCache, probeCache}})
+	v, err := cache.NewValidator(cache.ValidatorConfig{Engine: eng, Size: 1000, DNS: dnsCache, Probes: probeCache})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(v.Close)
+	srv, err := server.New(server.Config{Verdicts: v})
 	if err != nil {
 		t.Fatal(err)
 	}
 	conn := danedtest.Serve(t, srv)
-	return &fleet{cnt: cnt, client: danev1.NewDaneServiceClient(conn), srv: srv}
-}
-
-type forgetter struct {
-	dns    *cache.Resolver
-	probes *cache.Prober
-}
-
-func (f forgetter) Forget(names []string, addrs []netip.Addr) int {
-	return f.dns.Forget(names...) + f.probes.Forget(addrs...)
+	return &fleet{cnt: cnt, client: danev1.NewDaneServiceClient(conn), verdicts: v}
 }
 
 // A fleet asking at once about the same destinations costs each
@@ -145,7 +141,7 @@ func TestFleetCoalescing(t *testing.T) {
 	}
 	// One validation per request kind; every other request was a hit or
 	// shared a validation.
-	if st := f.srv.Stats(); st.Validations != uint64(len(reqs)) || st.Hits+st.Misses != n {
+	if st := f.verdicts.Stats(); st.Validations != uint64(len(reqs)) || st.Hits+st.Misses != n {
 		t.Errorf("verdict stats %+v: want %d validations for %d requests of %d kinds", st, len(reqs), n, len(reqs))
 	}
 }

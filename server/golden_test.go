@@ -84,7 +84,7 @@ func startGolden(t *testing.T, opts testworld.Options) *goldenEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(server.Config{Engine: eng})
+	srv, err := server.New(server.Config{Verdicts: danedtest.Verdicts(t, eng, 0)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/daned/daned/internal/danedtest"
 	danev1 "github.com/daned/daned/proto/dane/v1"
+	"github.com/daned/daned/protoconv"
 	"github.com/daned/daned/server"
 )
 
@@ -18,7 +19,7 @@ import (
 // sub-messages, and say exactly what ToProto says.
 func TestCachedVerdictsShareHosts(t *testing.T) {
 	eng := &realisticEngine{p: hostPKIT(t), pairs: [][2]string{{"mx1.provider0.example", "mx2.provider0.example"}}}
-	s, err := server.New(server.Config{Engine: eng, CacheSize: 10, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	s, err := server.New(server.Config{Verdicts: danedtest.Verdicts(t, eng, 10), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,8 +31,8 @@ func TestCachedVerdictsShareHosts(t *testing.T) {
 			t.Fatal(err)
 		}
 		want, _ := eng.Validate(ctx, d, engineOptions)
-		if !proto.Equal(r, server.ToProto(want)) {
-			t.Errorf("%s: cached verdict differs from ToProto:\n%v\n%v", d, r, server.ToProto(want))
+		if !proto.Equal(r, protoconv.ToProto(want)) {
+			t.Errorf("%s: cached verdict differs from ToProto:\n%v\n%v", d, r, protoconv.ToProto(want))
 		}
 		got = append(got, r)
 	}
@@ -46,7 +47,7 @@ func TestCachedVerdictsShareHosts(t *testing.T) {
 // cached; over the wire it must decode to exactly the fresh response.
 func TestCachedHitOnTheWire(t *testing.T) {
 	eng := &realisticEngine{p: hostPKIT(t), pairs: [][2]string{{"mx1.provider0.example", "mx2.provider0.example"}}, now: time.Now()}
-	s, err := server.New(server.Config{Engine: eng, CacheSize: 10})
+	s, err := server.New(server.Config{Verdicts: danedtest.Verdicts(t, eng, 10)})
 	if err != nil {
 		t.Fatal(err)
 	}

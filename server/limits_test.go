@@ -22,6 +22,7 @@ import (
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
 
+	"github.com/daned/daned/cache"
 	"github.com/daned/daned/engine"
 	danev1 "github.com/daned/daned/proto/dane/v1"
 )
@@ -38,7 +39,7 @@ func (refusingEngine) Validate(context.Context, string, engine.Options) (*engine
 // ends and returns its address.
 func limitedServer(t *testing.T, lim *Limits) string {
 	t.Helper()
-	srv, err := New(Config{Engine: refusingEngine{}})
+	srv, err := New(Config{Verdicts: verdicts(t, cache.ValidatorConfig{Engine: refusingEngine{}, NoCache: true})})
 	if err != nil {
 		t.Fatal(err)
 	}

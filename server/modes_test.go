@@ -78,7 +78,7 @@ func serveEngine(t testing.TB, ec config.Engine, rf config.ResolverFlags) danev1
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = built.Close() })
-	srv, err := server.New(server.Config{Engine: built.Engine, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	srv, err := server.New(server.Config{Verdicts: danedtest.Verdicts(t, built.Engine, 0), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,10 +1,13 @@
-// Package server is daned's gRPC adapter: it validates each request,
-// calls the engine, and maps the result to the dane.v1 API. It also
-// registers the standard health and reflection services.
+// Package server is daned's gRPC front door: it checks each request,
+// asks the decision layer (cache.Validator: the verdict cache,
+// coalescing, refresh and Invalidate every door shares) for the verdict,
+// and renders it in the dane.v1 API, keeping the wire encoding of each
+// verdict so that a cache hit is not encoded again. It also registers the
+// standard health and reflection services, and answers VerifyPeer with
+// the pure peer check of package dane.
 //
-// It holds no DANE logic: verdicts come from package engine, and a
-// verdict (even DEFER or REJECT) is an OK call. gRPC status codes are for
-// problems with the call itself.
+// A verdict (even DEFER or REJECT) is an OK call. gRPC status codes are
+// for problems with the call itself.
 package server
 
 import (
@@ -14,7 +17,6 @@ import (
 	"strings"
 	"time"
 
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
@@ -32,87 +34,56 @@ import (
 	"github.com/daned/daned/telemetry"
 )
 
-// Validator is what the server needs of the engine.
-type Validator interface {
-	Validate(ctx context.Context, domain string, opts engine.Options) (*engine.Result, error)
+// Decider is the decision layer the server asks: *cache.Validator.
+type Decider interface {
+	Decide(ctx context.Context, domain string, opts engine.Options) (cache.Decision, error)
+	Invalidate(domain string) int
 }
 
 // Config configures a Server. Zero values are the documented defaults.
 type Config struct {
-	// Engine answers validations. Required.
-	Engine Validator
+	// Verdicts answers validations. Required.
+	Verdicts Decider
 	// Logger receives one record per verdict; nil means slog.Default().
 	Logger *slog.Logger
-	// CacheSize bounds the cached verdicts; 0 means verdicts are not
-	// cached (identical concurrent requests still share one validation).
-	CacheSize int
-	// RefreshAhead is the fraction of a cached verdict's lifetime after
-	// which a request for it also refreshes it in the background; 0 means
-	// 0.8.
-	RefreshAhead float64
-	// Forget drops the cached DNS answers and probe results of a domain
-	// for Invalidate; nil when they are not cached.
-	Forget Forgetter
 	// StreamConcurrency bounds the requests of one ValidateStream worked
 	// on at once; 0 means 16.
 	StreamConcurrency int
-	// Now is the clock of the verdict cache and of VerifyPeer's DANE-TA
-	// validity checks; nil means time.Now.
+	// Now is the clock of VerifyPeer's DANE-TA validity checks; nil
+	// means time.Now.
 	Now func() time.Time
 	// Metrics counts validations; nil counts nothing.
 	Metrics *telemetry.Metrics
-	// TracerProvider makes the spans of background refreshes; nil means
-	// the global provider.
-	TracerProvider trace.TracerProvider
 }
 
 // Server implements dane.v1.DaneService.
 type Server struct {
 	danev1.UnimplementedDaneServiceServer
-	engine            Validator
+	verdicts          Decider
 	log               *slog.Logger
 	health            *health.Server
-	v                 verdicts
-	forget            Forgetter
+	shared            *sharing // identical sub-messages of rendered verdicts, held once
 	streamConcurrency int
 	metrics           *telemetry.Metrics
-	tracer            trace.Tracer
 	now               func() time.Time // Config.Now; nil means time.Now
 }
 
 // New returns a Server.
 func New(cfg Config) (*Server, error) {
-	if cfg.Engine == nil {
-		return nil, errors.New("server: an engine is required")
+	if cfg.Verdicts == nil {
+		return nil, errors.New("server: a decision layer (Verdicts) is required")
 	}
-	if cfg.CacheSize < 0 || cfg.StreamConcurrency < 0 || cfg.RefreshAhead < 0 || cfg.RefreshAhead >= 1 {
-		return nil, errors.New("server: cache size and stream concurrency must not be negative, refresh-ahead must be in [0, 1)")
+	if cfg.StreamConcurrency < 0 {
+		return nil, errors.New("server: stream concurrency must not be negative")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if cfg.RefreshAhead == 0 {
-		cfg.RefreshAhead = 0.8
-	}
 	if cfg.StreamConcurrency == 0 {
 		cfg.StreamConcurrency = 16
 	}
-	if cfg.TracerProvider == nil {
-		cfg.TracerProvider = otel.GetTracerProvider()
-	}
-	s := &Server{engine: cfg.Engine, log: cfg.Logger, health: health.NewServer(), forget: cfg.Forget,
-		streamConcurrency: cfg.StreamConcurrency, metrics: cfg.Metrics, tracer: cfg.TracerProvider.Tracer("github.com/daned/daned/server")}
-	s.v.refreshAt = cfg.RefreshAhead
-	s.v.shared = newSharing()
-	s.now = cfg.Now
-	if cfg.CacheSize > 0 {
-		l, err := cache.NewLRU[verdictKey, verdict](cfg.CacheSize, cfg.Now)
-		if err != nil {
-			return nil, err
-		}
-		s.v.lru = l
-	}
-	return s, nil
+	return &Server{verdicts: cfg.Verdicts, log: cfg.Logger, health: health.NewServer(), shared: newSharing(),
+		streamConcurrency: cfg.StreamConcurrency, metrics: cfg.Metrics, now: cfg.Now}, nil
 }
 
 // Register registers the DANE service, grpc.health.v1 (SERVING) and
@@ -147,48 +118,46 @@ func (s *Server) Validate(ctx context.Context, req *danev1.ValidateRequest) (*da
 	s.metrics.InFlight(ctx, 1)
 	defer s.metrics.InFlight(ctx, -1)
 	span := trace.SpanFromContext(ctx)
-	domain, err := s.normalize(req.GetDomain(), req.GetPolicyOnly())
+	fresh := req.GetBypassCache()
+	d, err := s.verdicts.Decide(ctx, req.GetDomain(), engine.Options{PolicyOnly: req.GetPolicyOnly(), FreshDNS: fresh, FreshProbes: fresh})
 	if err != nil {
-		span.SetStatus(codes.Error, "invalid domain")
+		if errors.Is(err, dnsname.ErrInvalid) {
+			span.SetStatus(codes.Error, "invalid domain")
+		} else {
+			span.SetStatus(codes.Error, err.Error())
+		}
 		return nil, callError(err)
 	}
-	v, how, err := s.verdict(ctx, domain, req.GetPolicyOnly(), req.GetBypassCache())
-	if err != nil {
-		span.SetStatus(codes.Error, err.Error())
-		return nil, callError(err)
-	}
-	resp := v.resp
+	w := s.wireOf(d.Verdict)
+	resp := response(d, w)
 	sc := span.SpanContext()
 	if span.IsRecording() {
-		span.SetAttributes(attrDomain.String(domain), attrAction.String(actionName(resp)),
+		span.SetAttributes(attrDomain.String(resp.Domain), attrAction.String(actionName(resp)),
 			attrReason.String(reasonName(resp)), attrPolicy.String(strings.TrimPrefix(resp.GetPolicy().String(), "POLICY_")))
-		switch how {
-		case fromCache:
+		switch d.Source {
+		case cache.Cached:
 			span.SetAttributes(attrCacheHit)
-			span.AddLink(trace.Link{SpanContext: v.span, Attributes: []attribute.KeyValue{attribute.String("dane.link", "cached verdict reached by")}})
-		case coalesced:
+			span.AddLink(trace.Link{SpanContext: d.Span, Attributes: []attribute.KeyValue{attribute.String("dane.link", "cached verdict reached by")}})
+		case cache.Joined:
 			span.SetAttributes(attrCoalesced)
-			span.AddLink(trace.Link{SpanContext: v.span, Attributes: []attribute.KeyValue{attribute.String("dane.link", "verdict shared with")}})
+			span.AddLink(trace.Link{SpanContext: d.Span, Attributes: []attribute.KeyValue{attribute.String("dane.link", "verdict shared with")}})
 		}
 	}
 	if sc.HasTraceID() {
-		if how != fromCache {
-			resp = shallowCopy(resp) // a fresh or shared response is the cache's; never modify it
-		}
 		resp.TraceId = sc.TraceID().String()
 	}
-	if how == fromCache && len(v.hosts) == len(resp.MxHosts) && grpc.ServerTransportStreamFromContext(ctx) != nil {
-		resp = preEncoded(resp, v.hosts) // resp is this request's own copy
+	if len(w.hosts) == len(resp.MxHosts) && grpc.ServerTransportStreamFromContext(ctx) != nil {
+		resp = preEncoded(resp, w.hosts) // resp is this request's own copy
 	}
-	s.metrics.Validation(ctx, actionName(resp), reasonName(resp), how == fromCache, time.Since(start))
+	s.metrics.Validation(ctx, actionName(resp), reasonName(resp), d.Source == cache.Cached, time.Since(start))
 	s.log.LogAttrs(ctx, slog.LevelInfo, "verdict",
 		slog.String("domain", resp.GetDomain()),
 		slog.String("action", actionName(resp)),
 		slog.String("reason", reasonName(resp)),
 		slog.String("status", resp.GetStatusCode()),
 		slog.Duration("duration", time.Since(start)),
-		slog.Bool("from_cache", how == fromCache),
-		slog.Bool("coalesced", how == coalesced),
+		slog.Bool("from_cache", d.Source == cache.Cached),
+		slog.Bool("coalesced", d.Source == cache.Joined),
 		slog.String("trace_id", traceID(sc)),
 		slog.String("span_id", spanID(sc)))
 	return resp, nil
@@ -201,7 +170,7 @@ var (
 	attrReason    = attribute.Key("dane.reason")
 	attrPolicy    = attribute.Key("dane.policy")
 	attrCacheHit  = attribute.Bool("dane.cache.hit", true)
-	attrCoalesced = attribute.Bool("dane.coalesced", true)
+	attrCoalesced = attribute.Bool("dane.cache.coalesced", true)
 )
 
 // actionName and reasonName are the enum names without their prefixes,
@@ -234,7 +203,7 @@ func (s *Server) Invalidate(ctx context.Context, req *danev1.InvalidateRequest) 
 	if err != nil {
 		return nil, callError(err)
 	}
-	n := s.invalidate(domain)
+	n := s.verdicts.Invalidate(domain)
 	s.log.LogAttrs(ctx, slog.LevelInfo, "invalidate", slog.String("domain", domain), slog.Int("removed", n))
 	return &danev1.InvalidateResponse{Domain: domain, Removed: uint32(n)}, nil
 }

@@ -79,7 +79,7 @@ func BenchmarkGRPCTracing(b *testing.B) {
 				tp = sdk
 			}
 			log := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
-			s, err := server.New(server.Config{Engine: newRealisticEngine(b, 100), Logger: log, CacheSize: 1000, TracerProvider: tp})
+			s, err := server.New(server.Config{Verdicts: danedtest.Verdicts(b, newRealisticEngine(b, 100), 1000), Logger: log})
 			if err != nil {
 				b.Fatal(err)
 			}

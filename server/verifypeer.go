@@ -16,6 +16,7 @@ import (
 
 	"github.com/daned/daned/dane"
 	"github.com/daned/daned/dnsname"
+	"github.com/daned/daned/engine"
 	danev1 "github.com/daned/daned/proto/dane/v1"
 )
 
@@ -37,19 +38,19 @@ func (s *Server) VerifyPeer(ctx context.Context, req *danev1.VerifyPeerRequest) 
 	if err != nil {
 		return nil, status.Error(grpccodes.InvalidArgument, err.Error())
 	}
-	domain, err := s.normalize(req.GetDomain(), true)
-	if err != nil {
-		return nil, callError(err)
-	}
 	mx, err := dnsname.Normalize(req.GetMxHost())
 	if err != nil {
+		if _, derr := dnsname.Normalize(req.GetDomain()); derr != nil {
+			return nil, callError(derr)
+		}
 		return nil, status.Error(grpccodes.InvalidArgument, "mx_host: "+err.Error())
 	}
-	v, _, err := s.verdict(ctx, domain, true, false)
+	d, err := s.verdicts.Decide(ctx, req.GetDomain(), engine.Options{PolicyOnly: true})
 	if err != nil {
 		return nil, callError(err)
 	}
-	resp := verifyPeer(v.resp, mx, chain, s.clock())
+	domain := d.Result.Domain
+	resp := verifyPeer(s.wireOf(d.Verdict).resp, mx, chain, s.clock())
 	s.log.LogAttrs(ctx, slog.LevelInfo, "verify peer",
 		slog.String("domain", domain),
 		slog.String("mx_host", mx),

@@ -28,7 +28,7 @@ import (
 	"github.com/daned/daned/engine"
 	"github.com/daned/daned/internal/config"
 	danev1 "github.com/daned/daned/proto/dane/v1"
-	"github.com/daned/daned/server"
+	"github.com/daned/daned/protoconv"
 )
 
 // Exit statuses.
@@ -134,7 +134,7 @@ func check(ctx context.Context, domain, serverAddr string, policyOnly bool, ec *
 	if err != nil {
 		return nil, err
 	}
-	return server.ToProto(res), nil
+	return protoconv.ToProto(res), nil
 }
 
 // describe turns a gRPC status into plain words.

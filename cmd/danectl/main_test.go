@@ -110,7 +110,7 @@ func TestCheckAgainstTestWorld(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer built.Close()
-		srv, err := server.New(server.Config{Engine: built.Engine})
+		srv, err := server.New(server.Config{Verdicts: danedtest.Verdicts(t, built.Engine, 0)})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -20,7 +20,6 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"google.golang.org/grpc"
 
-	"github.com/daned/daned/cache"
 	"github.com/daned/daned/internal/config"
 	"github.com/daned/daned/server"
 	"github.com/daned/daned/telemetry"
@@ -90,11 +89,11 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer built.Close()
-	srv, err := server.New(server.Config{Engine: built.Engine, Logger: logger, CacheSize: ec.CacheSize, Forget: built, Metrics: tel.Metrics})
+	srv, err := server.New(server.Config{Verdicts: built.Verdicts, Logger: logger, Metrics: tel.Metrics})
 	if err != nil {
 		return err
 	}
-	sources := []telemetry.CacheSource{{Name: "verdict", Stats: func() cache.Stats { return srv.Stats().Stats }, Coalesced: func() uint64 { return srv.Stats().Coalesced }}}
+	sources := []telemetry.CacheSource{{Name: "verdict", Stats: built.Verdicts.CacheStats, Coalesced: built.Verdicts.Coalesced}}
 	if built.DNS != nil {
 		sources = append(sources, telemetry.CacheSource{Name: "dns", Stats: built.DNS.Stats, Coalesced: built.DNS.Coalesced},
 			telemetry.CacheSource{Name: "probe", Stats: built.Probes.Stats, Coalesced: built.Probes.Coalesced})

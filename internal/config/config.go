@@ -163,46 +163,57 @@ func ParseTLSVersion(s string) (uint16, error) {
 	return 0, fmt.Errorf("TLS version %q: want 1.0, 1.1, 1.2 or 1.3", s)
 }
 
-// Built is what Build makes: the engine and the caches it reads through
-// (nil when caching is disabled).
+// Built is what Build makes: the engine, the caches it reads through
+// (nil when caching is disabled), and the decision layer over them that
+// every front door calls (nil from Build).
 type Built struct {
-	Engine *engine.Engine
-	DNS    *cache.Resolver
-	Probes *cache.Prober
+	Engine   *engine.Engine
+	DNS      *cache.Resolver
+	Probes   *cache.Prober
+	Verdicts *cache.Validator
 
 	closer io.Closer // the embedded validator, when there is one
 }
 
-// Close releases what the engine holds (the embedded validator's
-// libunbound context). The engine must not be used afterwards.
+// Close waits for the decision layer's background refreshes and releases
+// what the engine holds (the embedded validator's libunbound context).
+// The engine must not be used afterwards.
 func (b *Built) Close() error {
+	if b.Verdicts != nil {
+		b.Verdicts.Close()
+	}
 	if b.closer == nil {
 		return nil
 	}
 	return b.closer.Close()
 }
 
-// Forget drops the cached DNS answers of names and the cached probes of
-// addrs (server.Forgetter).
-func (b *Built) Forget(names []string, addrs []netip.Addr) int {
-	n := 0
-	if b.DNS != nil {
-		n += b.DNS.Forget(names...)
-	}
-	if b.Probes != nil {
-		n += b.Probes.Forget(addrs...)
-	}
-	return n
-}
-
 // Build makes an engine without caches, for one-shot use (danectl's
 // in-process check, tests). Close the result when done with it.
 func (c *Engine) Build() (*Built, error) { return c.build(false) }
 
-// BuildService makes the engine of a long-running service: its resolver
-// and prober read through caches bounded by --cache-size (none when it is
-// 0).
-func (c *Engine) BuildService() (*Built, error) { return c.build(c.CacheSize > 0) }
+// BuildService makes the engine of a long-running service and the
+// decision layer over it: the verdicts, and the resolver's and prober's
+// answers, are cached, each cache bounded by --cache-size (none when it
+// is 0: identical concurrent requests still share one validation).
+func (c *Engine) BuildService() (*Built, error) {
+	b, err := c.build(c.CacheSize > 0)
+	if err != nil {
+		return nil, err
+	}
+	b.Verdicts, err = cache.NewValidator(cache.ValidatorConfig{
+		Engine:  b.Engine,
+		Size:    c.CacheSize,
+		NoCache: c.CacheSize == 0,
+		DNS:     b.DNS,
+		Probes:  b.Probes,
+	})
+	if err != nil {
+		b.Close()
+		return nil, err
+	}
+	return b, nil
+}
 
 func (c *Engine) build(cached bool) (_ *Built, err error) {
 	res, err := NewResolver(c, c.ResolverFlags)
@@ -241,7 +252,7 @@ func (c *Engine) build(cached bool) (_ *Built, err error) {
 	}
 	// Counted below the caches: the metrics count what reaches the
 	// network.
-	var lookup engine.Resolver = telemetry.Resolver{Next: res, Metrics: c.Metrics}
+	var lookup engine.Lookuper = telemetry.Resolver{Next: res, Metrics: c.Metrics}
 	var prober engine.Prober = telemetry.Prober{Next: pr, Metrics: c.Metrics}
 	if cached {
 		if b.DNS, err = cache.NewResolver(cache.ResolverConfig{

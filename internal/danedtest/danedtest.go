@@ -6,6 +6,7 @@
 package danedtest
 
 import (
+	"github.com/daned/daned/cache"
 	"io"
 	"log/slog"
 	"net"
@@ -81,9 +82,22 @@ func Start(t testing.TB) *Env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = built.Close() })
-	srv, err := server.New(server.Config{Engine: built.Engine, CacheSize: 1000, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	srv, err := server.New(server.Config{Verdicts: Verdicts(t, built.Engine, 1000), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return &Env{World: w, Addr: Serve(t, srv).Target()}
+}
+
+// Verdicts returns the decision layer over e with a verdict cache of size
+// entries (0: none), closed when the test ends.
+func Verdicts(t testing.TB, e cache.Engine, size int) *cache.Validator {
+	t.Helper()
+	v, err := cache.NewValidator(cache.ValidatorConfig{Engine: e, Size: size, NoCache: size == 0,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(v.Close)
+	return v
 }

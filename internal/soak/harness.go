@@ -89,8 +89,7 @@ func Start(t testing.TB, o Options) *Env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = built.Close() })
-	srv, err := server.New(server.Config{Engine: built.Engine, CacheSize: ec.CacheSize, Forget: built,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	srv, err := server.New(server.Config{Verdicts: built.Verdicts, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,8 @@
-package server
+// Package protoconv maps engine results to the dane.v1 API messages. It
+// imports no gRPC, so that every front door (the gRPC server, the web
+// page's JSON) and danectl's in-process check give the same response for
+// the same verdict.
+package protoconv
 
 import (
 	"crypto/sha256"
@@ -13,8 +17,7 @@ import (
 	danev1 "github.com/daned/daned/proto/dane/v1"
 )
 
-// ToProto maps an engine result to the API response. danectl uses it too,
-// so that its JSON output is the API's whatever the transport.
+// ToProto maps an engine result to the API response.
 func ToProto(r *engine.Result) *danev1.ValidateResponse {
 	out := &danev1.ValidateResponse{
 		Domain:           r.Domain,

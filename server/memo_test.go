@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/daned/daned/cache"
 	"github.com/daned/daned/dane"
 	"github.com/daned/daned/engine"
 	danev1 "github.com/daned/daned/proto/dane/v1"
@@ -58,16 +59,30 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
+// verdicts returns the decision layer cfg describes, closed when the test
+// ends.
+func verdicts(t *testing.T, cfg cache.ValidatorConfig) *cache.Validator {
+	t.Helper()
+	v, err := cache.NewValidator(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(v.Close)
+	return v
+}
+
 func newCached(t *testing.T, e *fakeEngine, clk *fakeClock) *Server {
 	t.Helper()
 	e.now = clk.Now
-	s, err := New(Config{Engine: e, CacheSize: 100, Now: clk.Now})
+	s, err := New(Config{Verdicts: verdicts(t, cache.ValidatorConfig{Engine: e, Size: 100, Now: clk.Now}), Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return s
 }
 
+// TestVerdictCache: the gRPC door says what the decision layer decided:
+// from_cache, the TTL that remains, bypass_cache, Invalidate.
 func TestVerdictCache(t *testing.T) {
 	clk := &fakeClock{t: time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)}
 	e := &fakeEngine{ttl: 100 * time.Second}
@@ -114,79 +129,6 @@ func TestVerdictCache(t *testing.T) {
 	}
 	if _, err := s.Invalidate(ctx, &danev1.InvalidateRequest{Domain: "*.x"}); err == nil {
 		t.Fatal("Invalidate accepted a wildcard")
-	}
-}
-
-func TestRefreshAhead(t *testing.T) {
-	clk := &fakeClock{t: time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)}
-	e := &fakeEngine{ttl: 100 * time.Second, sawCtx: make(chan context.Context, 4)}
-	s := newCached(t, e, clk)
-	ctx := context.Background()
-	if _, err := s.Validate(ctx, &danev1.ValidateRequest{Domain: "example.com"}); err != nil {
-		t.Fatal(err)
-	}
-	<-e.sawCtx
-	clk.Advance(50 * time.Second) // middle of its life: no refresh
-	if r, _ := s.Validate(ctx, &danev1.ValidateRequest{Domain: "example.com"}); !r.GetFromCache() || s.Stats().Refreshes != 0 {
-		t.Fatalf("refresh started in mid-life (%d)", s.Stats().Refreshes)
-	}
-	clk.Advance(35 * time.Second) // last 20 %: served, and refreshed behind
-	if r, _ := s.Validate(ctx, &danev1.ValidateRequest{Domain: "example.com"}); !r.GetFromCache() {
-		t.Fatal("a live verdict was not served while refreshing")
-	}
-	select {
-	case <-e.sawCtx:
-	case <-time.After(5 * time.Second):
-		t.Fatal("no background refresh")
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		it, ok := s.v.lru.Get(verdictKey{"example.com", false})
-		if ok && it.Remaining == 100*time.Second {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the refresh did not renew the cached verdict")
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
-func TestValidateCoalescesAndSurvivesCancellation(t *testing.T) {
-	clk := &fakeClock{t: time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)}
-	e := &fakeEngine{ttl: time.Minute, release: make(chan struct{})}
-	s := newCached(t, e, clk)
-	const n = 10000
-	var wg sync.WaitGroup
-	var failed atomic.Int64
-	for range n {
-		wg.Go(func() {
-			r, err := s.Validate(context.Background(), &danev1.ValidateRequest{Domain: "example.com"})
-			if err != nil || r.GetAction() != danev1.Action_ACTION_DELIVER {
-				failed.Add(1)
-			}
-		})
-	}
-	// A caller that gives up gets its own error and takes nothing from
-	// the others.
-	ctx, cancel := context.WithCancel(context.Background())
-	gone := make(chan error, 1)
-	go func() {
-		_, err := s.Validate(ctx, &danev1.ValidateRequest{Domain: "example.com"})
-		gone <- err
-	}()
-	time.Sleep(50 * time.Millisecond)
-	cancel()
-	if err := <-gone; err == nil {
-		t.Fatal("the cancelled caller got a verdict")
-	}
-	close(e.release)
-	wg.Wait()
-	if failed.Load() != 0 {
-		t.Fatalf("%d callers failed", failed.Load())
-	}
-	if c := e.calls.Load(); c != 1 {
-		t.Fatalf("%d validations for %d identical concurrent requests, want 1", c, n)
 	}
 }
 

@@ -1,0 +1,350 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/daned/daned/dnsname"
+	"github.com/daned/daned/engine"
+)
+
+// Engine validates destinations: *engine.Engine.
+type Engine interface {
+	Validate(ctx context.Context, domain string, opts engine.Options) (*engine.Result, error)
+}
+
+// ValidatorConfig configures the decision layer. Zero values are the
+// documented defaults.
+type ValidatorConfig struct {
+	// Engine makes the validations. Required.
+	Engine Engine
+	// Size bounds the cached verdicts; 0 means 100000, as for every cache
+	// of this package.
+	Size int
+	// NoCache keeps no verdicts: identical concurrent requests still
+	// share one validation.
+	NoCache bool
+	// RefreshAhead is the fraction of a cached verdict's lifetime after
+	// which a request for it also revalidates it in the background; 0
+	// means 0.8.
+	RefreshAhead float64
+	// DNS and Probes are the caching resolver and prober the engine reads
+	// through, so that Invalidate drops a domain's DNS answers and probe
+	// results too; nil when they are not cached.
+	DNS    *Resolver
+	Probes *Prober
+	// Now is the clock of the verdict cache; nil means time.Now.
+	Now func() time.Time
+	// TracerProvider makes the spans of background refreshes; nil means
+	// the global provider.
+	TracerProvider trace.TracerProvider
+	// Logger receives failed refreshes; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+type verdictKey struct {
+	domain     string
+	policyOnly bool
+}
+
+type flightKey struct {
+	verdictKey
+	fresh bool
+}
+
+// Verdict is one validation's result as the decision layer holds it. It
+// is shared by every request it answers and must not be modified.
+type Verdict struct {
+	// Result is the engine's result. Its FromCache and TTL are as the
+	// validation made them: a Decision says how old it is now.
+	Result *engine.Result
+	// Span is the span of the validation that reached it, which requests
+	// answered from the cache or coalesced link to.
+	Span trace.SpanContext
+
+	memos sync.Map // front door → its rendering of Result
+}
+
+// Memo returns what a front door made of the verdict, making it once with
+// build: the gRPC door keeps its wire encoding here, so that a cache hit
+// does not encode the verdict again. key identifies the door (use an
+// unexported type of its own); build must not keep or modify the Result.
+func (v *Verdict) Memo(key any, build func(*engine.Result) any) any {
+	if m, ok := v.memos.Load(key); ok {
+		return m
+	}
+	m, _ := v.memos.LoadOrStore(key, build(v.Result))
+	return m
+}
+
+// Decision is the answer to one request.
+type Decision struct {
+	*Verdict
+	// Source says whether the request ran the validation, shared a
+	// concurrent one, or was answered from the cache.
+	Source Source
+	// Remaining is what is left of the verdict's lifetime: all of it for
+	// a fresh or shared validation.
+	Remaining time.Duration
+}
+
+// ValidatorStats are the decision layer's counters.
+type ValidatorStats struct {
+	Stats              // the verdict cache
+	Coalesced   uint64 // requests that shared another's validation
+	Refreshes   uint64 // background refreshes started
+	Validations uint64 // validations run by the engine (refreshes included)
+}
+
+// Validator is the decision layer every front door calls: it answers from
+// the verdict cache, makes identical concurrent requests share one
+// validation, revalidates busy verdicts before they expire, and drops a
+// domain everywhere on Invalidate. It is safe for concurrent use.
+type Validator struct {
+	cfg        ValidatorConfig
+	lru        *LRU[verdictKey, *Verdict] // nil: NoCache
+	group      Group[flightKey, *Verdict]
+	tracer     trace.Tracer
+	refreshing sync.Map // verdictKey → struct{}: refreshes under way
+	bg         sync.WaitGroup
+	mu         sync.RWMutex // guards closed against bg.Add
+	closed     bool
+	coalesced  atomic.Uint64
+	refreshes  atomic.Uint64
+	validated  atomic.Uint64
+}
+
+// NewValidator returns the decision layer over cfg.Engine.
+func NewValidator(cfg ValidatorConfig) (*Validator, error) {
+	if cfg.Engine == nil {
+		return nil, errors.New("cache: an engine is required")
+	}
+	if cfg.Size < 0 || cfg.RefreshAhead < 0 || cfg.RefreshAhead >= 1 {
+		return nil, errors.New("cache: the verdict cache size must not be negative, refresh-ahead must be in [0, 1)")
+	}
+	if cfg.Size == 0 {
+		cfg.Size = 100000
+	}
+	if cfg.RefreshAhead == 0 {
+		cfg.RefreshAhead = 0.8
+	}
+	if cfg.TracerProvider == nil {
+		cfg.TracerProvider = otel.GetTracerProvider()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	v := &Validator{cfg: cfg, tracer: cfg.TracerProvider.Tracer("github.com/daned/daned/cache")}
+	if !cfg.NoCache {
+		l, err := NewLRU[verdictKey, *Verdict](cfg.Size, cfg.Now)
+		if err != nil {
+			return nil, err
+		}
+		v.lru = l
+	}
+	return v, nil
+}
+
+// Decide answers a request for domain (as the caller gave it: it is
+// normalised here). Fresh in opts (FreshDNS, FreshProbes) bypasses the
+// verdict cache too; the fresh verdict refills it. The error is non-nil
+// only when the domain is invalid (it wraps dnsname.ErrInvalid) or ctx
+// ended first.
+func (v *Validator) Decide(ctx context.Context, domain string, opts engine.Options) (Decision, error) {
+	fresh := opts.FreshDNS || opts.FreshProbes
+	key := verdictKey{domain, opts.PolicyOnly}
+	if v.lru != nil && !fresh {
+		// Keys are Normalize's output, and Normalize returns its output
+		// unchanged: a hit for a well-formed name costs no parsing (it
+		// was half the cost of a hit; docs/BENCHMARKS.md).
+		if d, ok := v.hit(ctx, key); ok {
+			return d, nil
+		}
+	}
+	name, err := dnsname.Normalize(domain)
+	if err != nil {
+		return Decision{}, err
+	}
+	if name != domain {
+		key.domain = name
+		if v.lru != nil && !fresh {
+			if d, ok := v.hit(ctx, key); ok {
+				return d, nil
+			}
+		}
+	}
+	vd, src, err := v.group.Do(ctx, flightKey{key, fresh}, func(wctx context.Context) (*Verdict, bool, error) {
+		// A request can miss the cache just before a flight stores its
+		// verdict and start this flight just after that one ended: look
+		// again, so that identical requests cost one validation, not one
+		// per unlucky scheduling.
+		if v.lru != nil && !fresh {
+			if it, ok := v.lru.Live(key); ok {
+				return it.Value, true, nil
+			}
+		}
+		vd, err := v.validate(wctx, key, opts)
+		return vd, false, err
+	})
+	if err != nil {
+		return Decision{}, err
+	}
+	d := Decision{Verdict: vd, Source: src, Remaining: vd.Result.TTL}
+	switch src {
+	case Joined:
+		v.coalesced.Add(1)
+	case Cached:
+		if it, ok := v.lru.Live(key); ok && it.Value == vd {
+			d.Remaining = it.Remaining
+		}
+	}
+	return d, nil
+}
+
+// hit answers from the cache, starting a refresh when the verdict is in
+// the last part of its life.
+func (v *Validator) hit(ctx context.Context, key verdictKey) (Decision, bool) {
+	it, ok := v.lru.Get(key)
+	if !ok {
+		return Decision{}, false
+	}
+	if it.Remaining < time.Duration(float64(it.TTL)*(1-v.cfg.RefreshAhead)) {
+		v.refresh(ctx, key)
+	}
+	return Decision{Verdict: it.Value, Source: Cached, Remaining: it.Remaining}, true
+}
+
+// Validate is Decide for a caller that wants the engine's result alone,
+// with FromCache and TTL (what remains of it) saying how old it is: the
+// same method as engine.Engine's, so that the decision layer can stand
+// wherever the engine did. The result is the caller's own copy at its top
+// level; its hosts are shared and must not be modified.
+func (v *Validator) Validate(ctx context.Context, domain string, opts engine.Options) (*engine.Result, error) {
+	d, err := v.Decide(ctx, domain, opts)
+	if err != nil {
+		return nil, err
+	}
+	r := *d.Result
+	r.FromCache = d.Source == Cached
+	r.TTL = d.Remaining
+	return &r, nil
+}
+
+// validate runs the engine and caches the verdict for its TTL.
+func (v *Validator) validate(ctx context.Context, key verdictKey, opts engine.Options) (*Verdict, error) {
+	v.validated.Add(1)
+	opts.PolicyOnly = key.policyOnly
+	res, err := v.cfg.Engine.Validate(ctx, key.domain, opts)
+	if err != nil {
+		return nil, err
+	}
+	vd := &Verdict{Result: res, Span: trace.SpanContextFromContext(ctx)}
+	if v.lru != nil {
+		v.lru.Add(key, vd, res.TTL)
+	}
+	return vd, nil
+}
+
+// refresh revalidates a verdict in the background when it is asked for
+// in the last part of its life, so that a busy domain never goes cold for
+// the fleet. DNS answers are fetched afresh (they expire with the
+// verdict); probe results are reused while they live.
+//
+// The refresh is a trace of its own, linked to the request that started
+// it.
+func (v *Validator) refresh(ctx context.Context, key verdictKey) {
+	if _, busy := v.refreshing.LoadOrStore(key, struct{}{}); busy {
+		return
+	}
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	if v.closed {
+		v.refreshing.Delete(key)
+		return
+	}
+	v.refreshes.Add(1)
+	link := trace.LinkFromContext(ctx, attribute.String("dane.link", "refresh requested by"))
+	v.bg.Go(func() {
+		defer v.refreshing.Delete(key)
+		ctx, span := v.tracer.Start(context.Background(), "dane.refresh", trace.WithNewRoot(), trace.WithLinks(link),
+			trace.WithAttributes(attribute.String("dane.domain", key.domain), attribute.Bool("dane.policy_only", key.policyOnly)))
+		defer span.End()
+		if _, err := v.validate(ctx, key, engine.Options{FreshDNS: true}); err != nil {
+			span.SetStatus(codes.Error, err.Error())
+			v.cfg.Logger.Warn("refresh failed", "domain", key.domain, "err", err)
+		}
+	})
+}
+
+// Close stops starting refreshes and waits for those under way.
+func (v *Validator) Close() {
+	v.mu.Lock()
+	v.closed = true
+	v.mu.Unlock()
+	v.bg.Wait()
+}
+
+// Invalidate drops a domain's verdicts and, in the DNS and probe caches,
+// the answers and probe results they rest on: the domain's, its MX
+// hosts', their aliases' and TLSA base domains', and their addresses'.
+// It returns how many entries it dropped. domain must be normalised
+// (dnsname.Normalize).
+func (v *Validator) Invalidate(domain string) int {
+	names := []string{domain}
+	var addrs []netip.Addr
+	n := 0
+	if v.lru != nil {
+		for _, po := range []bool{false, true} {
+			key := verdictKey{domain, po}
+			if vd, ok := v.lru.Peek(key); ok {
+				for _, h := range vd.Result.Hosts {
+					names = append(names, h.Name)
+					names = append(names, h.CNAMEChain...)
+					if h.TLSABase != "" {
+						names = append(names, h.TLSABase)
+					}
+					for _, a := range h.Addresses {
+						addrs = append(addrs, a.IP)
+					}
+				}
+			}
+			if v.lru.Remove(key) {
+				n++
+			}
+		}
+	}
+	if v.cfg.DNS != nil {
+		n += v.cfg.DNS.Forget(names...)
+	}
+	if v.cfg.Probes != nil {
+		n += v.cfg.Probes.Forget(addrs...)
+	}
+	return n
+}
+
+// Stats returns the decision layer's counters.
+func (v *Validator) Stats() ValidatorStats {
+	st := ValidatorStats{Coalesced: v.coalesced.Load(), Refreshes: v.refreshes.Load(), Validations: v.validated.Load()}
+	if v.lru != nil {
+		st.Stats = v.lru.Stats()
+	}
+	return st
+}
+
+// Coalesced returns how many requests shared another's validation (for
+// telemetry.CacheSource).
+func (v *Validator) Coalesced() uint64 { return v.coalesced.Load() }
+
+// CacheStats returns the verdict cache's counters (for
+// telemetry.CacheSource).
+func (v *Validator) CacheStats() Stats { return v.Stats().Stats }

@@ -2,7 +2,10 @@
 // persistent connections and reports the rate and latency percentiles.
 // It is leaner than ghz (typed messages, conn.Invoke in a loop), so on a
 // small machine it shows the server's ceiling rather than the client's.
-// Every run is bounded by -n calls and by -max-time.
+// With -raw it does not even decode the responses (it keeps their bytes,
+// as a fleet's busiest caller forwarding verdicts would), so that client
+// and server sharing one machine measures the server. Every run is
+// bounded by -n calls and by -max-time.
 package main
 
 import (
@@ -18,6 +21,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/protobuf/proto"
 
 	danev1 "github.com/daned/daned/proto/dane/v1"
 )
@@ -30,36 +35,48 @@ func main() {
 	c := flag.Int("c", 50, "concurrent callers")
 	conns := flag.Int("connections", 4, "connections shared round-robin by the callers")
 	maxTime := flag.Duration("max-time", time.Minute, "stop after this long even if -n is not reached")
+	raw := flag.Bool("raw", false, "keep each response's bytes without decoding them")
 	flag.Parse()
-	if err := run(*addr, *call, *domain, *n, *c, *conns, *maxTime); err != nil {
+	if err := run(*addr, *call, *domain, *n, *c, *conns, *maxTime, *raw); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(addr, call, domain string, n, c, nconns int, maxTime time.Duration) error {
+func run(addr, call, domain string, n, c, nconns int, maxTime time.Duration, raw bool) error {
 	if n < 1 || c < 1 || nconns < 1 {
 		return fmt.Errorf("-n, -c and -connections must be at least 1")
 	}
 	var invoke func(ctx context.Context, cc *grpc.ClientConn) error
+	var method string
+	var req proto.Message
+	var out func() any
 	switch call {
 	case "validate":
-		req := &danev1.ValidateRequest{Domain: domain}
-		invoke = func(ctx context.Context, cc *grpc.ClientConn) error {
-			var out danev1.ValidateResponse
-			return cc.Invoke(ctx, danev1.DaneService_Validate_FullMethodName, req, &out)
-		}
+		method, req = danev1.DaneService_Validate_FullMethodName, &danev1.ValidateRequest{Domain: domain}
+		out = func() any { return new(danev1.ValidateResponse) }
 	case "health":
-		req := &healthpb.HealthCheckRequest{}
-		invoke = func(ctx context.Context, cc *grpc.ClientConn) error {
-			var out healthpb.HealthCheckResponse
-			return cc.Invoke(ctx, healthpb.Health_Check_FullMethodName, req, &out)
-		}
+		method, req = healthpb.Health_Check_FullMethodName, &healthpb.HealthCheckRequest{}
+		out = func() any { return new(healthpb.HealthCheckResponse) }
 	default:
 		return fmt.Errorf("-call %q: want validate or health", call)
 	}
+	var received atomic.Int64
+	invoke = func(ctx context.Context, cc *grpc.ClientConn) error {
+		if raw {
+			var b rawBytes
+			err := cc.Invoke(ctx, method, req, &b)
+			received.Add(int64(len(b)))
+			return err
+		}
+		return cc.Invoke(ctx, method, req, out())
+	}
+	dial := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	if raw {
+		dial = append(dial, grpc.WithDefaultCallOptions(grpc.ForceCodecV2(rawCodec{})))
+	}
 	var ccs []*grpc.ClientConn
 	for range nconns {
-		cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		cc, err := grpc.NewClient(addr, dial...)
 		if err != nil {
 			return err
 		}
@@ -87,7 +104,9 @@ func run(addr, call, domain string, n, c, nconns int, maxTime time.Duration) err
 			for left.Add(-1) >= 0 && ctx.Err() == nil {
 				t := time.Now()
 				if err := invoke(ctx, cc); err != nil {
-					errs.Add(1)
+					if ctx.Err() == nil { // not a call cut off by -max-time
+						errs.Add(1)
+					}
 					continue
 				}
 				lat[w] = append(lat[w], time.Since(t))
@@ -105,8 +124,37 @@ func run(addr, call, domain string, n, c, nconns int, maxTime time.Duration) err
 		return fmt.Errorf("no call succeeded (%d errors)", errs.Load())
 	}
 	pct := func(p float64) time.Duration { return all[min(len(all)-1, int(float64(len(all))*p))] }
-	fmt.Printf("call=%s calls=%d errors=%d c=%d connections=%d wall=%v rate=%.0f/s p50=%v p90=%v p99=%v\n",
+	size := ""
+	if raw {
+		size = fmt.Sprintf(" bytes/response=%d", received.Load()/int64(len(all)+len(ccs)))
+	}
+	fmt.Printf("call=%s calls=%d errors=%d c=%d connections=%d wall=%v rate=%.0f/s p50=%v p90=%v p99=%v%s\n",
 		call, len(all), errs.Load(), c, nconns, wall.Round(time.Millisecond), float64(len(all))/wall.Seconds(),
-		pct(0.50).Round(time.Microsecond), pct(0.90).Round(time.Microsecond), pct(0.99).Round(time.Microsecond))
+		pct(0.50).Round(time.Microsecond), pct(0.90).Round(time.Microsecond), pct(0.99).Round(time.Microsecond), size)
+	return nil
+}
+
+// rawBytes is a response kept as it came off the wire.
+type rawBytes []byte
+
+// rawCodec encodes requests as protobuf and keeps responses undecoded.
+type rawCodec struct{}
+
+func (rawCodec) Name() string { return "proto" }
+
+func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
+	b, err := proto.Marshal(v.(proto.Message))
+	if err != nil {
+		return nil, err
+	}
+	return mem.BufferSlice{mem.SliceBuffer(b)}, nil
+}
+
+func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	b, ok := v.(*rawBytes)
+	if !ok {
+		return fmt.Errorf("raw codec: cannot decode into %T", v)
+	}
+	*b = data.Materialize()
 	return nil
 }

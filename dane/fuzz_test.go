@@ -131,7 +131,7 @@ func FuzzVerifyDER(f *testing.F) {
 }
 
 // checkResult checks what holds for every Result.
-func checkResult(t *testing.T, res dane.Result, rrset []dane.Status) {
+func checkResult(t *testing.T, res dane.Result, rrset []dane.AssessedRecord) {
 	t.Helper()
 	if res.Detail == "" {
 		t.Errorf("empty Detail for %v", res.Reason)

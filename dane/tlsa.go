@@ -31,9 +31,10 @@ type Record struct {
 	Data                          []byte
 }
 
-// Status is a record of a TLSA RRset together with whether it takes part
-// in authentication, as decided by Assess.
-type Status struct {
+// AssessedRecord is a record of a TLSA RRset together with whether it
+// takes part in authentication, as decided by Assess. It is not an SMTP
+// status (see SMTPStatus and StatusOf).
+type AssessedRecord struct {
 	Record
 	// Usable reports whether the record takes part in authentication.
 	Usable bool
@@ -56,11 +57,11 @@ type Status struct {
 // digests only the strongest published one stays (SHA2-512 over
 // SHA2-256), so an attacker who can break the weaker digest gains
 // nothing from the publisher keeping it for older clients.
-func Assess(rrset []Record) []Status {
-	out := make([]Status, len(rrset))
+func Assess(rrset []Record) []AssessedRecord {
+	out := make([]AssessedRecord, len(rrset))
 	for i, r := range rrset {
 		why := malformed(r)
-		out[i] = Status{Record: r, Usable: why == "", Why: why}
+		out[i] = AssessedRecord{Record: r, Usable: why == "", Why: why}
 	}
 	var strongest [4][2]uint8 // [usage][selector] → strongest usable digest
 	for _, s := range out {
@@ -84,7 +85,7 @@ func Assess(rrset []Record) []Status {
 // HasUsable reports whether any record of an assessed RRset is usable.
 // When none is, RFC 7672 §2.2 makes TLS mandatory but not its
 // authentication: the host's policy is TLS-required, not DANE.
-func HasUsable(rrset []Status) bool {
+func HasUsable(rrset []AssessedRecord) bool {
 	for _, s := range rrset {
 		if s.Usable {
 			return true

@@ -182,14 +182,14 @@ func peerFail(out *danev1.VerifyPeerResponse, r dane.Reason, inDNS bool, detail 
 // the engine judged the probes with: the usable flags are the engine's
 // own (dane.Assess with digest agility), carried in the cached verdict,
 // so VerifyPeer and the probes authenticate against the same records.
-func assessedTLSA(recs []*danev1.TlsaRecord) ([]dane.Status, error) {
-	out := make([]dane.Status, len(recs))
+func assessedTLSA(recs []*danev1.TlsaRecord) ([]dane.AssessedRecord, error) {
+	out := make([]dane.AssessedRecord, len(recs))
 	for i, t := range recs {
 		data, err := hex.DecodeString(t.GetData())
 		if err != nil {
 			return nil, fmt.Errorf("TLSA record [%d] of the cached policy has undecodable data: %v", i, err)
 		}
-		out[i] = dane.Status{
+		out[i] = dane.AssessedRecord{
 			Record: dane.Record{Usage: uint8(t.GetUsage()), Selector: uint8(t.GetSelector()), MatchingType: uint8(t.GetMatchingType()), Data: data},
 			Usable: t.GetUsable(),
 			Why:    t.GetUnusableReason(),

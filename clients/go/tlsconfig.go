@@ -116,14 +116,14 @@ func (c *Client) HostTLSConfig(h *danev1.MxHost) (*tls.Config, error) {
 // assessed rebuilds the assessed TLSA RRset from the API's records,
 // keeping daned's usable flags (dane.Assess with digest agility), so the
 // caller authenticates against exactly the records daned's probes use.
-func assessed(recs []*danev1.TlsaRecord) ([]dane.Status, error) {
-	out := make([]dane.Status, len(recs))
+func assessed(recs []*danev1.TlsaRecord) ([]dane.AssessedRecord, error) {
+	out := make([]dane.AssessedRecord, len(recs))
 	for i, t := range recs {
 		data, err := hex.DecodeString(t.GetData())
 		if err != nil {
 			return nil, fmt.Errorf("daneclient: TLSA record [%d]: %w", i, err)
 		}
-		out[i] = dane.Status{
+		out[i] = dane.AssessedRecord{
 			Record: dane.Record{Usage: uint8(t.GetUsage()), Selector: uint8(t.GetSelector()), MatchingType: uint8(t.GetMatchingType()), Data: data},
 			Usable: t.GetUsable(),
 			Why:    t.GetUnusableReason(),

@@ -31,6 +31,22 @@ type Record struct {
 	Data                          []byte
 }
 
+// ParseRecord builds a Record from a TLSA record's fields as a zone file
+// or the API gives them (RFC 6698 §2.2): the certificate association data
+// arrives as hexadecimal text, in either case, and is decoded here so that
+// matching compares bytes, never hex text. The text must be hex digits
+// only, no whitespace. When it is not, ParseRecord returns encoding/hex's
+// error and the Record without Data, which Assess marks unusable.
+func ParseRecord(usage, selector, mtype uint8, hexData string) (Record, error) {
+	r := Record{Usage: usage, Selector: selector, MatchingType: mtype}
+	data, err := hex.DecodeString(hexData)
+	if err != nil {
+		return r, err
+	}
+	r.Data = data
+	return r, nil
+}
+
 // AssessedRecord is a record of a TLSA RRset together with whether it
 // takes part in authentication, as decided by Assess. It is not an SMTP
 // status (see SMTPStatus and StatusOf).

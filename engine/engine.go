@@ -10,7 +10,6 @@ package engine
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -533,7 +532,10 @@ func (v *validation) tlsa(ctx context.Context, h *Host) bool {
 		var recs []dane.Record
 		for _, rr := range a.Records {
 			if t, ok := rr.(*dns.TLSA); ok {
-				recs = append(recs, tlsaRecord(t))
+				// Undecodable hex leaves the record without data, which
+				// Assess marks unusable.
+				r, _ := dane.ParseRecord(t.Usage, t.Selector, t.MatchingType, t.Certificate)
+				recs = append(recs, r)
 			}
 		}
 		if len(recs) == 0 || a.Security != resolver.Secure {
@@ -558,14 +560,4 @@ func (v *validation) tlsa(ctx context.Context, h *Host) bool {
 		h.Detail = fmt.Sprintf("TLSA records for %s are %s: opportunistic TLS", h.Name, h.TLSAState)
 	}
 	return true
-}
-
-// tlsaRecord converts a DNS TLSA record; the association data is decoded
-// from hex (any case) so that matching compares bytes.
-func tlsaRecord(t *dns.TLSA) dane.Record {
-	data, err := hex.DecodeString(t.Certificate)
-	if err != nil {
-		data = nil // Assess marks it unusable (wrong length)
-	}
-	return dane.Record{Usage: t.Usage, Selector: t.Selector, MatchingType: t.MatchingType, Data: data}
 }

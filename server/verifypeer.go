@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"crypto/x509"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -185,15 +184,11 @@ func peerFail(out *danev1.VerifyPeerResponse, r dane.Reason, inDNS bool, detail 
 func assessedTLSA(recs []*danev1.TlsaRecord) ([]dane.AssessedRecord, error) {
 	out := make([]dane.AssessedRecord, len(recs))
 	for i, t := range recs {
-		data, err := hex.DecodeString(t.GetData())
+		rec, err := dane.ParseRecord(uint8(t.GetUsage()), uint8(t.GetSelector()), uint8(t.GetMatchingType()), t.GetData())
 		if err != nil {
 			return nil, fmt.Errorf("TLSA record [%d] of the cached policy has undecodable data: %v", i, err)
 		}
-		out[i] = dane.AssessedRecord{
-			Record: dane.Record{Usage: uint8(t.GetUsage()), Selector: uint8(t.GetSelector()), MatchingType: uint8(t.GetMatchingType()), Data: data},
-			Usable: t.GetUsable(),
-			Why:    t.GetUnusableReason(),
-		}
+		out[i] = dane.AssessedRecord{Record: rec, Usable: t.GetUsable(), Why: t.GetUnusableReason()}
 	}
 	return out, nil
 }

@@ -3,7 +3,6 @@ package daneclient
 import (
 	"context"
 	"crypto/tls"
-	"encoding/hex"
 	"fmt"
 	"strings"
 
@@ -119,15 +118,11 @@ func (c *Client) HostTLSConfig(h *danev1.MxHost) (*tls.Config, error) {
 func assessed(recs []*danev1.TlsaRecord) ([]dane.AssessedRecord, error) {
 	out := make([]dane.AssessedRecord, len(recs))
 	for i, t := range recs {
-		data, err := hex.DecodeString(t.GetData())
+		rec, err := dane.ParseRecord(uint8(t.GetUsage()), uint8(t.GetSelector()), uint8(t.GetMatchingType()), t.GetData())
 		if err != nil {
 			return nil, fmt.Errorf("daneclient: TLSA record [%d]: %w", i, err)
 		}
-		out[i] = dane.AssessedRecord{
-			Record: dane.Record{Usage: uint8(t.GetUsage()), Selector: uint8(t.GetSelector()), MatchingType: uint8(t.GetMatchingType()), Data: data},
-			Usable: t.GetUsable(),
-			Why:    t.GetUnusableReason(),
-		}
+		out[i] = dane.AssessedRecord{Record: rec, Usable: t.GetUsable(), Why: t.GetUnusableReason()}
 	}
 	return out, nil
 }

@@ -97,8 +97,10 @@ func parseChain(ders [][]byte) ([]*x509.Certificate, error) {
 }
 
 // verifyPeer judges a chain presented by host mx against a policy-only
-// verdict r (see VerifyPeerResponse in dane.proto for the semantics). r
-// may be shared with the verdict cache: it is only read.
+// verdict r (see VerifyPeerResponse in dane.proto for the semantics): it
+// finds the host and maps dane.CheckPeer's result, the check the Go
+// client's TLS hook makes too, onto the response. r may be shared with
+// the verdict cache: it is only read.
 func verifyPeer(r *danev1.ValidateResponse, mx string, chain []*x509.Certificate, now time.Time) *danev1.VerifyPeerResponse {
 	out := &danev1.VerifyPeerResponse{Domain: r.GetDomain(), MxHost: mx}
 	var h *danev1.MxHost
@@ -132,30 +134,28 @@ func verifyPeer(r *danev1.ValidateResponse, mx string, chain []*x509.Certificate
 		// go through it, whatever it presents.
 		return peerFail(out, dane.Reason(h.GetReason()), true, h.GetDetail())
 	}
-	switch h.GetHostPolicy() {
-	case danev1.Policy_POLICY_DANE_REQUIRED:
-		rrset, err := assessedTLSA(h.GetTlsa())
-		if err != nil {
+	p := dane.Policy(h.GetHostPolicy())
+	if !p.Enforceable() {
+		return peerFail(out, dane.Reason(r.GetReason()), true, h.GetDetail())
+	}
+	var rrset []dane.AssessedRecord
+	if p.RequiresAuthentication() {
+		var err error
+		if rrset, err = assessedTLSA(h.GetTlsa()); err != nil {
 			return peerFail(out, dane.ReasonTLSANoMatch, false, err.Error())
 		}
-		m := dane.Verify(chain, rrset, dane.Options{ReferenceNames: h.GetReferenceNames(), Now: now})
-		if !m.Authenticated() {
-			return peerFail(out, m.Reason, false, fmt.Sprintf("%s: %s", mx, m.Detail))
-		}
+	}
+	m := dane.CheckPeer(dane.PeerPolicy{Policy: p, TLSABase: h.GetTlsaBaseDomain(), TLSA: rrset, ReferenceNames: h.GetReferenceNames()}, chain, now)
+	if m.Reason != dane.ReasonOK {
+		return peerFail(out, m.Reason, false, fmt.Sprintf("%s: %s", mx, m.Detail))
+	}
+	out.Reason = danev1.Reason_REASON_OK
+	out.Detail = fmt.Sprintf("%s: %s", mx, m.Detail)
+	if m.Authenticated {
 		i := uint32(m.Matched)
-		out.Verified, out.Reason = true, danev1.Reason_REASON_OK
+		out.Verified = true
 		out.MatchedTlsaIndex = &i
 		out.MatchedRecord = proto.CloneOf(h.GetTlsa()[m.Matched])
-		out.Detail = fmt.Sprintf("%s: authenticated by TLSA record [%d] (%s)", mx, i, m.Detail)
-	case danev1.Policy_POLICY_TLS_REQUIRED:
-		out.Reason = danev1.Reason_REASON_OK
-		out.Detail = fmt.Sprintf("%s: the secure TLSA RRset at _25._tcp.%s has no usable record: TLS is required, authentication is not (RFC 7672 §3.1.3); the chain was not checked",
-			mx, h.GetTlsaBaseDomain())
-	case danev1.Policy_POLICY_OPPORTUNISTIC:
-		out.Reason = danev1.Reason_REASON_OK
-		out.Detail = fmt.Sprintf("%s: no secure TLSA RRset, opportunistic TLS (RFC 7672 §2.2): nothing to authenticate against; the chain was not checked", mx)
-	default:
-		return peerFail(out, dane.Reason(r.GetReason()), true, h.GetDetail())
 	}
 	return out
 }

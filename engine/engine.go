@@ -1,8 +1,10 @@
 // Package engine runs one DANE validation from start to finish: it
 // resolves the destination's MX hosts, their addresses and TLSA records
-// with DNSSEC, probes every address with STARTTLS in parallel, has package
-// dane judge each presented chain, and returns the verdict with a result
-// per host and address.
+// with DNSSEC, probes every address with STARTTLS in parallel, and
+// returns the verdict with a result per host and address. The rules are
+// package dane's: the engine makes the lookups and gathers the facts, and
+// dane decides whether DANE applies to a host, which TLSA base domains to
+// try, the DANE-TA reference names, and how each presented chain fares.
 //
 // It knows nothing of gRPC: the server wraps it, and danectl runs it
 // in-process. It holds no cache of its own.

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"encoding/binary"
+	"encoding/hex"
+	"strings"
 	"testing"
 
 	"github.com/daned/daned/dane"
@@ -131,7 +133,7 @@ func FuzzVerifyDER(f *testing.F) {
 }
 
 // checkResult checks what holds for every Result.
-func checkResult(t *testing.T, res dane.Result, rrset []dane.Status) {
+func checkResult(t *testing.T, res dane.Result, rrset []dane.AssessedRecord) {
 	t.Helper()
 	if res.Detail == "" {
 		t.Errorf("empty Detail for %v", res.Reason)
@@ -148,4 +150,28 @@ func checkResult(t *testing.T, res dane.Result, rrset []dane.Status) {
 	default:
 		t.Errorf("unexpected reason %v", res.Reason)
 	}
+}
+
+// FuzzParseRecord checks the decoder of TLSA association data, which
+// arrives from DNS answers and API responses: text either decodes to the
+// bytes it spells, in any case, or fails and leaves no data.
+func FuzzParseRecord(f *testing.F) {
+	for _, seed := range []string{"", "00ff", "ABcd", "abc", "zz", "ab cd", "0x12"} {
+		f.Add(uint8(3), uint8(1), uint8(1), seed)
+	}
+	f.Fuzz(func(t *testing.T, usage, selector, mtype uint8, text string) {
+		r, err := dane.ParseRecord(usage, selector, mtype, text)
+		if r.Usage != usage || r.Selector != selector || r.MatchingType != mtype {
+			t.Fatalf("fields %d %d %d, want %d %d %d", r.Usage, r.Selector, r.MatchingType, usage, selector, mtype)
+		}
+		if err != nil {
+			if r.Data != nil {
+				t.Fatalf("ParseRecord(%q) failed (%v) but kept data %x", text, err, r.Data)
+			}
+			return
+		}
+		if got := hex.EncodeToString(r.Data); !strings.EqualFold(got, text) {
+			t.Fatalf("ParseRecord(%q) decoded to %s", text, got)
+		}
+	})
 }

@@ -80,7 +80,7 @@ func Matches(r Record, cert *x509.Certificate) bool {
 // VerifyDER is Verify for a chain of DER certificates as they came off
 // the wire. A certificate that does not parse makes the chain invalid,
 // as it would have made the TLS handshake fail.
-func VerifyDER(chain [][]byte, rrset []Status, opts Options) Result {
+func VerifyDER(chain [][]byte, rrset []AssessedRecord, opts Options) Result {
 	certs := make([]*x509.Certificate, len(chain))
 	for i, der := range chain {
 		c, err := x509.ParseCertificate(der)
@@ -101,7 +101,7 @@ func VerifyDER(chain [][]byte, rrset []Status, opts Options) Result {
 // reported: an expired, then a not yet valid certificate, then a name
 // mismatch, then an invalid chain, all for records that did find their
 // trust anchor, before ReasonTLSANoMatch.
-func Verify(chain []*x509.Certificate, rrset []Status, opts Options) Result {
+func Verify(chain []*x509.Certificate, rrset []AssessedRecord, opts Options) Result {
 	if len(chain) == 0 {
 		return noMatch("the server presented no certificate")
 	}
@@ -190,7 +190,7 @@ func noMatch(detail string) Result {
 // mistakes publishers actually make: a certificate that matches only a
 // digest RFC 7671 §9 told us to ignore, a DANE-TA(2) record pinning the
 // server certificate itself, or DANE-TA(2) digests with no issuer sent.
-func explainNoMatch(chain []*x509.Certificate, rrset []Status, leafOnly []Record) string {
+func explainNoMatch(chain []*x509.Certificate, rrset []AssessedRecord, leafOnly []Record) string {
 	leaf := chain[0]
 	for _, s := range rrset {
 		stronger, ok := droppedForAgility(s, rrset)
@@ -235,8 +235,8 @@ func explainNoMatch(chain []*x509.Certificate, rrset []Status, leafOnly []Record
 
 // droppedForAgility reports whether Assess set s aside only for RFC 7671
 // §9 digest agility, and the stronger digest that displaced it. It is
-// recomputed from the RRset so that it holds whoever built the Status.
-func droppedForAgility(s Status, rrset []Status) (stronger uint8, ok bool) {
+// recomputed from the RRset so that it holds whoever built the AssessedRecord.
+func droppedForAgility(s AssessedRecord, rrset []AssessedRecord) (stronger uint8, ok bool) {
 	if s.Usable || s.MatchingType == MatchFull || malformed(s.Record) != "" {
 		return 0, false
 	}

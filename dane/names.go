@@ -4,10 +4,33 @@ import (
 	"crypto/x509"
 	"encoding/asn1"
 	"fmt"
+	"slices"
 	"strings"
 )
 
 var oidCommonName = asn1.ObjectIdentifier{2, 5, 4, 3}
+
+// ReferenceNames returns the DANE-TA reference identifiers of an MX host
+// (RFC 7672 §3.2.2), the names a server certificate is checked against
+// under DANE-TA(2) (see Options): the TLSA base domain first, then the MX
+// host name when the base is its CNAME expansion, and, only when the MX
+// RRset is secure, the destination domain and its CNAME expansion
+// (expanded, "" when the MX lookup met no alias). A destination name
+// already in the list, or empty, is not added again.
+func ReferenceNames(tlsaBase, host, domain, expanded string, mxSecure bool) []string {
+	names := []string{tlsaBase}
+	if host != tlsaBase {
+		names = append(names, host)
+	}
+	if mxSecure {
+		for _, d := range []string{domain, expanded} {
+			if d != "" && !slices.Contains(names, d) {
+				names = append(names, d)
+			}
+		}
+	}
+	return names
+}
 
 // presentedNames returns the names a certificate offers for DANE-TA name
 // checks. RFC 7672 §3.2.2 (after RFC 6125 §6.4.4): the DNS-ID

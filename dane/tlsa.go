@@ -31,9 +31,26 @@ type Record struct {
 	Data                          []byte
 }
 
-// Status is a record of a TLSA RRset together with whether it takes part
-// in authentication, as decided by Assess.
-type Status struct {
+// ParseRecord builds a Record from a TLSA record's fields as a zone file
+// or the API gives them (RFC 6698 §2.2): the certificate association data
+// arrives as hexadecimal text, in either case, and is decoded here so that
+// matching compares bytes, never hex text. The text must be hex digits
+// only, no whitespace. When it is not, ParseRecord returns encoding/hex's
+// error and the Record without Data, which Assess marks unusable.
+func ParseRecord(usage, selector, mtype uint8, hexData string) (Record, error) {
+	r := Record{Usage: usage, Selector: selector, MatchingType: mtype}
+	data, err := hex.DecodeString(hexData)
+	if err != nil {
+		return r, err
+	}
+	r.Data = data
+	return r, nil
+}
+
+// AssessedRecord is a record of a TLSA RRset together with whether it
+// takes part in authentication, as decided by Assess. It is not an SMTP
+// status (see SMTPStatus and StatusOf).
+type AssessedRecord struct {
 	Record
 	// Usable reports whether the record takes part in authentication.
 	Usable bool
@@ -56,11 +73,11 @@ type Status struct {
 // digests only the strongest published one stays (SHA2-512 over
 // SHA2-256), so an attacker who can break the weaker digest gains
 // nothing from the publisher keeping it for older clients.
-func Assess(rrset []Record) []Status {
-	out := make([]Status, len(rrset))
+func Assess(rrset []Record) []AssessedRecord {
+	out := make([]AssessedRecord, len(rrset))
 	for i, r := range rrset {
 		why := malformed(r)
-		out[i] = Status{Record: r, Usable: why == "", Why: why}
+		out[i] = AssessedRecord{Record: r, Usable: why == "", Why: why}
 	}
 	var strongest [4][2]uint8 // [usage][selector] → strongest usable digest
 	for _, s := range out {
@@ -84,7 +101,7 @@ func Assess(rrset []Record) []Status {
 // HasUsable reports whether any record of an assessed RRset is usable.
 // When none is, RFC 7672 §2.2 makes TLS mandatory but not its
 // authentication: the host's policy is TLS-required, not DANE.
-func HasUsable(rrset []Status) bool {
+func HasUsable(rrset []AssessedRecord) bool {
 	for _, s := range rrset {
 		if s.Usable {
 			return true

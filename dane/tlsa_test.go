@@ -188,3 +188,43 @@ func TestMatches(t *testing.T) {
 		})
 	}
 }
+
+func TestParseRecord(t *testing.T) {
+	tests := []struct {
+		name    string
+		usage   uint8
+		sel     uint8
+		mtype   uint8
+		hex     string
+		want    []byte // nil: no data
+		wantErr string // substring of the error; "" for none
+	}{
+		{name: "lower case", usage: 3, sel: 1, mtype: 1, hex: "00ff10ab", want: []byte{0x00, 0xff, 0x10, 0xab}},
+		{name: "upper case decodes to the same bytes", usage: 3, sel: 1, mtype: 1, hex: "00FF10AB", want: []byte{0x00, 0xff, 0x10, 0xab}},
+		{name: "mixed case", usage: 2, sel: 0, mtype: 2, hex: "aBcD", want: []byte{0xab, 0xcd}},
+		{name: "fields kept even when unknown", usage: 255, sel: 7, mtype: 9, hex: "01", want: []byte{1}},
+		{name: "empty data", usage: 3, sel: 1, mtype: 1, hex: "", want: []byte{}},
+		{name: "odd length", usage: 3, sel: 1, mtype: 1, hex: "abc", wantErr: "odd length"},
+		{name: "not hex", usage: 3, sel: 1, mtype: 1, hex: "zz", wantErr: "invalid byte"},
+		{name: "whitespace is not hex", usage: 3, sel: 1, mtype: 1, hex: "ab cd", wantErr: "invalid byte"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := dane.ParseRecord(tt.usage, tt.sel, tt.mtype, tt.hex)
+			if (err == nil) != (tt.wantErr == "") || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("ParseRecord error %v, want %q", err, tt.wantErr)
+			}
+			if r.Usage != tt.usage || r.Selector != tt.sel || r.MatchingType != tt.mtype {
+				t.Errorf("fields %d %d %d, want %d %d %d", r.Usage, r.Selector, r.MatchingType, tt.usage, tt.sel, tt.mtype)
+			}
+			if (r.Data == nil) != (tt.want == nil) || !bytes.Equal(r.Data, tt.want) {
+				t.Errorf("Data %x (nil %v), want %x (nil %v)", r.Data, r.Data == nil, tt.want, tt.want == nil)
+			}
+		})
+	}
+	// Undecodable data leaves a record Assess marks unusable.
+	r, _ := dane.ParseRecord(3, 1, 1, "zz")
+	if a := dane.Assess([]dane.Record{r}); a[0].Usable {
+		t.Error("a record with undecodable data is usable")
+	}
+}

@@ -36,7 +36,7 @@ func (p Policy) String() string {
 // DNSSEC-secure and the assessed records (RFC 7672 §2.2): usable records
 // make DANE mandatory; a secure RRset of only unusable records still makes
 // TLS mandatory; anything else (insecure, or no records) is opportunistic.
-func HostPolicy(secure bool, rrset []Status) Policy {
+func HostPolicy(secure bool, rrset []AssessedRecord) Policy {
 	switch {
 	case !secure || len(rrset) == 0:
 		return PolicyOpportunistic
@@ -83,7 +83,7 @@ type SMTPStatus struct {
 // StatusOf returns the status of a failure reason. inDNS tells whether the
 // failure happened in a DNS lookup, which decides the code of
 // ReasonTimeout (4.4.312 for DNS, 4.4.1 for a probe). ReasonOK and the
-// non-failures return the zero Status. The codes follow Exchange Online's
+// non-failures return the zero SMTPStatus. The codes follow Exchange Online's
 // published DANE set where it has one, and RFC 3463 subjects elsewhere.
 func StatusOf(r Reason, inDNS bool) SMTPStatus {
 	switch r {

@@ -69,18 +69,18 @@ func TestFail(t *testing.T) {
 }
 
 func TestHostPolicy(t *testing.T) {
-	usable := dane.Status{Record: dane.Record{Usage: 3, Selector: 1, MatchingType: 1}, Usable: true}
-	unusable := dane.Status{Record: dane.Record{Usage: 1, Selector: 1, MatchingType: 1}, Why: "PKIX-EE"}
+	usable := dane.AssessedRecord{Record: dane.Record{Usage: 3, Selector: 1, MatchingType: 1}, Usable: true}
+	unusable := dane.AssessedRecord{Record: dane.Record{Usage: 1, Selector: 1, MatchingType: 1}, Why: "PKIX-EE"}
 	tests := []struct {
 		name   string
 		secure bool
-		rrset  []dane.Status
+		rrset  []dane.AssessedRecord
 		want   dane.Policy
 	}{
-		{"secure with a usable record", true, []dane.Status{unusable, usable}, dane.PolicyDANERequired},
-		{"secure, all unusable", true, []dane.Status{unusable}, dane.PolicyTLSRequired},
+		{"secure with a usable record", true, []dane.AssessedRecord{unusable, usable}, dane.PolicyDANERequired},
+		{"secure, all unusable", true, []dane.AssessedRecord{unusable}, dane.PolicyTLSRequired},
 		{"secure denial", true, nil, dane.PolicyOpportunistic},
-		{"insecure records", false, []dane.Status{usable}, dane.PolicyOpportunistic},
+		{"insecure records", false, []dane.AssessedRecord{usable}, dane.PolicyOpportunistic},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,8 +1,10 @@
 // Package engine runs one DANE validation from start to finish: it
 // resolves the destination's MX hosts, their addresses and TLSA records
-// with DNSSEC, probes every address with STARTTLS in parallel, has package
-// dane judge each presented chain, and returns the verdict with a result
-// per host and address.
+// with DNSSEC, probes every address with STARTTLS in parallel, and
+// returns the verdict with a result per host and address. The rules are
+// package dane's: the engine makes the lookups and gathers the facts, and
+// dane decides whether DANE applies to a host, which TLSA base domains to
+// try, the DANE-TA reference names, and how each presented chain fares.
 //
 // It knows nothing of gRPC or of caching: the decision layer (package
 // cache) wraps it and every front door calls that, and danectl runs it
@@ -13,7 +15,6 @@ package engine
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -451,7 +452,7 @@ func (v *validation) host(ctx context.Context, domain string, h *Host) {
 		return
 	}
 	if len(h.TLSA) > 0 {
-		h.ReferenceNames = referenceNames(domain, v.expanded, h)
+		h.ReferenceNames = dane.ReferenceNames(h.TLSABase, h.Name, domain, v.expanded, h.MXState == DNSSecure)
 	}
 	v.probeAll(ctx, domain, h, addrs)
 }
@@ -514,45 +515,39 @@ func (v *validation) addresses(ctx context.Context, h *Host) ([]netip.Addr, []st
 	return addrs, trimDots(chain), true
 }
 
-// daneApplies decides whether DANE applies to the host and sets the TLSA
-// base domain candidates. It returns why not, or "".
+// daneApplies gathers what decides whether DANE applies to the host (RFC
+// 7672 §2.2.1–2) and has dane.Applies decide. It returns why not, or "".
+// The one lookup, a CNAME query for the host name, is made only when its
+// answer can change the decision (dane.HostFacts.FirstLinkMatters).
 func (v *validation) daneApplies(ctx context.Context, h *Host) string {
-	if h.MXState != DNSSecure && v.e.cfg.InsecureMX == InsecureMXMay {
-		return fmt.Sprintf("the MX RRset is %s: no DANE for %s (insecure MX policy \"may\", RFC 7672 §2.2.1)", h.MXState, h.Name)
+	_, err := netip.ParseAddr(h.Name)
+	f := dane.HostFacts{
+		Name:          h.Name,
+		MXSecure:      h.MXState == DNSSecure,
+		MXState:       h.MXState.String(),
+		InsecureMXMay: v.e.cfg.InsecureMX == InsecureMXMay,
+		IPLiteral:     err == nil,
+		AddressSecure: h.AddressState == DNSSecure,
+		AddressState:  h.AddressState.String(),
+		CNAME:         len(h.CNAMEChain) > 0,
 	}
-	if _, err := netip.ParseAddr(h.Name); err == nil {
-		return fmt.Sprintf("MX host %s is an IP address: no DANE (RFC 7672 §2.2)", h.Name)
-	}
-	if h.AddressState == DNSSecure {
-		return ""
-	}
-	if len(h.CNAMEChain) > 0 {
+	if f.FirstLinkMatters() {
 		// RFC 7672 §2.2.2: when only the first link of the CNAME chain is
 		// secure, the host is still in a signed zone; TLSA is looked up at
 		// the original name only.
 		a, err := v.lookup(ctx, h.Name, dns.TypeCNAME)
-		if err == nil && a.Security == resolver.Secure && len(a.Records) > 0 {
-			return ""
-		}
+		f.FirstLinkSecure = err == nil && a.Security == resolver.Secure && len(a.Records) > 0
 	}
-	return fmt.Sprintf("the addresses of %s are %s: no DANE for this host (RFC 7672 §2.2.2)", h.Name, h.AddressState)
-}
-
-// candidates returns the TLSA base domains to try, in order (RFC 7672
-// §2.2.3, RFC 7671 §7): for a securely expanded alias the expanded name
-// then the original; otherwise the original only. Intermediate names of
-// the chain are never candidates.
-func candidates(h *Host) []string {
-	if h.AddressState == DNSSecure && len(h.CNAMEChain) > 0 {
-		return []string{h.CNAMEChain[len(h.CNAMEChain)-1], h.Name}
-	}
-	return []string{h.Name}
+	_, why := dane.Applies(f)
+	return why
 }
 
 // tlsa looks up the TLSA RRset and sets the host policy. It returns false
 // when the host is unusable (RFC 7672 §2.1.2: any TLSA lookup failure).
 func (v *validation) tlsa(ctx context.Context, h *Host) bool {
-	for _, base := range candidates(h) {
+	// The whole address answer, CNAMEs included, is secure when
+	// AddressState is: then the expanded name is a candidate too.
+	for _, base := range dane.TLSABaseCandidates(h.Name, h.CNAMEChain, h.AddressState == DNSSecure) {
 		h.TLSABase = base
 		owner := "_25._tcp." + base
 		a, err := v.lookup(ctx, owner, dns.TypeTLSA)
@@ -569,7 +564,10 @@ func (v *validation) tlsa(ctx context.Context, h *Host) bool {
 		var recs []dane.Record
 		for _, rr := range a.Records {
 			if t, ok := rr.(*dns.TLSA); ok {
-				recs = append(recs, tlsaRecord(t))
+				// Undecodable hex leaves the record without data, which
+				// Assess marks unusable.
+				r, _ := dane.ParseRecord(t.Usage, t.Selector, t.MatchingType, t.Certificate)
+				recs = append(recs, r)
 			}
 		}
 		if len(recs) == 0 || a.Security != resolver.Secure {
@@ -594,14 +592,4 @@ func (v *validation) tlsa(ctx context.Context, h *Host) bool {
 		h.Detail = fmt.Sprintf("TLSA records for %s are %s: opportunistic TLS", h.Name, h.TLSAState)
 	}
 	return true
-}
-
-// tlsaRecord converts a DNS TLSA record; the association data is decoded
-// from hex (any case) so that matching compares bytes.
-func tlsaRecord(t *dns.TLSA) dane.Record {
-	data, err := hex.DecodeString(t.Certificate)
-	if err != nil {
-		data = nil // Assess marks it unusable (wrong length)
-	}
-	return dane.Record{Usage: t.Usage, Selector: t.Selector, MatchingType: t.MatchingType, Data: data}
 }

@@ -186,25 +186,6 @@ func eeDateNote(rec dane.Record, r *probe.Result, v *validation) string {
 	return ""
 }
 
-// referenceNames are the DANE-TA reference identifiers (RFC 7672 §3.2.2):
-// the TLSA base domain, the MX host name when the base is its expansion,
-// and, when the host came from a secure MX RRset, the destination domain
-// and its CNAME expansion (expanded, "" when the MX lookup met no alias).
-func referenceNames(domain, expanded string, h *Host) []string {
-	names := []string{h.TLSABase}
-	if h.Name != h.TLSABase {
-		names = append(names, h.Name)
-	}
-	if h.MXState == DNSSecure {
-		for _, d := range []string{domain, expanded} {
-			if d != "" && !slices.Contains(names, d) {
-				names = append(names, d)
-			}
-		}
-	}
-	return names
-}
-
 // probeReason maps a probe failure to a reason.
 func probeReason(err error) dane.Reason {
 	switch {

@@ -61,7 +61,7 @@ type Host struct {
 	CNAMEChain   []string // alias targets from Name, no trailing dots
 	TLSABase     string   // TLSA base domain that produced the RRset, or the last candidate tried
 	TLSAState    DNSState
-	TLSA         []dane.Status
+	TLSA         []dane.AssessedRecord
 	// ReferenceNames are the DANE-TA reference identifiers (RFC 7672
 	// §3.2.2) a chain of this host is checked against: the TLSA base
 	// domain first, the host name when it differs, and, when the MX RRset

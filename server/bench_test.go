@@ -91,7 +91,7 @@ func realisticResult(p *benchPKI, domain string, hosts [2]string, base int, now 
 			AddressState: engine.DNSSecure,
 			TLSABase:     name,
 			TLSAState:    engine.DNSSecure,
-			TLSA:         []dane.Status{{Record: dane.Record{Usage: 2, Selector: 1, MatchingType: 1, Data: append([]byte(nil), sum...)}, Usable: true}},
+			TLSA:         []dane.AssessedRecord{{Record: dane.Record{Usage: 2, Selector: 1, MatchingType: 1, Data: append([]byte(nil), sum...)}, Usable: true}},
 			Policy:       dane.PolicyDANERequired,
 			Reason:       dane.ReasonOK,
 			Usable:       true,

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"crypto/x509"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -99,8 +98,10 @@ func parseChain(ders [][]byte) ([]*x509.Certificate, error) {
 }
 
 // verifyPeer judges a chain presented by host mx against a policy-only
-// verdict r (see VerifyPeerResponse in dane.proto for the semantics). r
-// may be shared with the verdict cache: it is only read.
+// verdict r (see VerifyPeerResponse in dane.proto for the semantics): it
+// finds the host and maps dane.CheckPeer's result, the check the Go
+// client's TLS hook makes too, onto the response. r may be shared with
+// the verdict cache: it is only read.
 func verifyPeer(r *danev1.ValidateResponse, mx string, chain []*x509.Certificate, now time.Time) *danev1.VerifyPeerResponse {
 	out := &danev1.VerifyPeerResponse{Domain: r.GetDomain(), MxHost: mx}
 	var h *danev1.MxHost
@@ -134,30 +135,28 @@ func verifyPeer(r *danev1.ValidateResponse, mx string, chain []*x509.Certificate
 		// go through it, whatever it presents.
 		return peerFail(out, dane.Reason(h.GetReason()), true, h.GetDetail())
 	}
-	switch h.GetHostPolicy() {
-	case danev1.Policy_POLICY_DANE_REQUIRED:
-		rrset, err := assessedTLSA(h.GetTlsa())
-		if err != nil {
+	p := dane.Policy(h.GetHostPolicy())
+	if !p.Enforceable() {
+		return peerFail(out, dane.Reason(r.GetReason()), true, h.GetDetail())
+	}
+	var rrset []dane.AssessedRecord
+	if p.RequiresAuthentication() {
+		var err error
+		if rrset, err = assessedTLSA(h.GetTlsa()); err != nil {
 			return peerFail(out, dane.ReasonTLSANoMatch, false, err.Error())
 		}
-		m := dane.Verify(chain, rrset, dane.Options{ReferenceNames: h.GetReferenceNames(), Now: now})
-		if !m.Authenticated() {
-			return peerFail(out, m.Reason, false, fmt.Sprintf("%s: %s", mx, m.Detail))
-		}
+	}
+	m := dane.CheckPeer(dane.PeerPolicy{Policy: p, TLSABase: h.GetTlsaBaseDomain(), TLSA: rrset, ReferenceNames: h.GetReferenceNames()}, chain, now)
+	if m.Reason != dane.ReasonOK {
+		return peerFail(out, m.Reason, false, fmt.Sprintf("%s: %s", mx, m.Detail))
+	}
+	out.Reason = danev1.Reason_REASON_OK
+	out.Detail = fmt.Sprintf("%s: %s", mx, m.Detail)
+	if m.Authenticated {
 		i := uint32(m.Matched)
-		out.Verified, out.Reason = true, danev1.Reason_REASON_OK
+		out.Verified = true
 		out.MatchedTlsaIndex = &i
 		out.MatchedRecord = proto.CloneOf(h.GetTlsa()[m.Matched])
-		out.Detail = fmt.Sprintf("%s: authenticated by TLSA record [%d] (%s)", mx, i, m.Detail)
-	case danev1.Policy_POLICY_TLS_REQUIRED:
-		out.Reason = danev1.Reason_REASON_OK
-		out.Detail = fmt.Sprintf("%s: the secure TLSA RRset at _25._tcp.%s has no usable record: TLS is required, authentication is not (RFC 7672 §3.1.3); the chain was not checked",
-			mx, h.GetTlsaBaseDomain())
-	case danev1.Policy_POLICY_OPPORTUNISTIC:
-		out.Reason = danev1.Reason_REASON_OK
-		out.Detail = fmt.Sprintf("%s: no secure TLSA RRset, opportunistic TLS (RFC 7672 §2.2): nothing to authenticate against; the chain was not checked", mx)
-	default:
-		return peerFail(out, dane.Reason(r.GetReason()), true, h.GetDetail())
 	}
 	return out
 }
@@ -183,18 +182,14 @@ func peerFail(out *danev1.VerifyPeerResponse, r dane.Reason, inDNS bool, detail 
 // the engine judged the probes with: the usable flags are the engine's
 // own (dane.Assess with digest agility), carried in the cached verdict,
 // so VerifyPeer and the probes authenticate against the same records.
-func assessedTLSA(recs []*danev1.TlsaRecord) ([]dane.Status, error) {
-	out := make([]dane.Status, len(recs))
+func assessedTLSA(recs []*danev1.TlsaRecord) ([]dane.AssessedRecord, error) {
+	out := make([]dane.AssessedRecord, len(recs))
 	for i, t := range recs {
-		data, err := hex.DecodeString(t.GetData())
+		rec, err := dane.ParseRecord(uint8(t.GetUsage()), uint8(t.GetSelector()), uint8(t.GetMatchingType()), t.GetData())
 		if err != nil {
 			return nil, fmt.Errorf("TLSA record [%d] of the cached policy has undecodable data: %v", i, err)
 		}
-		out[i] = dane.Status{
-			Record: dane.Record{Usage: uint8(t.GetUsage()), Selector: uint8(t.GetSelector()), MatchingType: uint8(t.GetMatchingType()), Data: data},
-			Usable: t.GetUsable(),
-			Why:    t.GetUnusableReason(),
-		}
+		out[i] = dane.AssessedRecord{Record: rec, Usable: t.GetUsable(), Why: t.GetUnusableReason()}
 	}
 	return out, nil
 }

@@ -9,9 +9,10 @@
 //     STARTTLS probes; VerifyPeer has daned authenticate a chain the MTA
 //     received on its own connection.
 //   - TLSConfig and HostTLSConfig return a *tls.Config that enforces an MX
-//     host's DANE policy on the MTA's own connection, locally with the
-//     dane package (no round trip per connection): a Go MTA gets DANE by
-//     changing the line that builds its tls.Config.
+//     host's DANE policy on the MTA's own connection, locally with
+//     dane.CheckPeer, the check daned's VerifyPeer makes (no round trip
+//     per connection): a Go MTA gets DANE by changing the line that
+//     builds its tls.Config.
 //   - NextAttempt and FinalCode implement Exchange Online's retry
 //     schedule for deferred mail.
 //

@@ -3,7 +3,6 @@ package daneclient
 import (
 	"context"
 	"crypto/tls"
-	"encoding/hex"
 	"fmt"
 	"strings"
 
@@ -66,10 +65,12 @@ func (c *Client) TLSConfig(ctx context.Context, domain, mxHost string) (*tls.Con
 //     for), or the host name when there is none; MinVersion is TLS 1.2.
 //   - InsecureSkipVerify is set, because DANE, not the Web PKI, decides:
 //     VerifyConnection (which crypto/tls runs even then) does.
-//   - DANE_REQUIRED: VerifyConnection authenticates the chain with the
-//     dane package against the host's usable TLSA records and
-//     reference_names, DANE-TA validity at the client's clock, and fails
-//     the handshake with a *VerifyError when it is not.
+//   - VerifyConnection judges the chain with dane.CheckPeer, the same
+//     check daned's VerifyPeer makes, with DANE-TA validity at the
+//     client's clock.
+//   - DANE_REQUIRED: the chain must be authenticated by the host's usable
+//     TLSA records and reference_names; otherwise the handshake fails
+//     with a *VerifyError.
 //   - TLS_REQUIRED (no usable record) and OPPORTUNISTIC: any chain is
 //     accepted; that TLS is mandatory for TLS_REQUIRED is the caller's to
 //     enforce (never fall back to cleartext for it).
@@ -89,26 +90,27 @@ func (c *Client) HostTLSConfig(h *danev1.MxHost) (*tls.Config, error) {
 		MinVersion:         tls.VersionTLS12,
 		InsecureSkipVerify: true, // DANE decides, in VerifyConnection
 	}
-	switch h.GetHostPolicy() {
-	case danev1.Policy_POLICY_DANE_REQUIRED:
+	p := dane.Policy(h.GetHostPolicy())
+	if !p.Enforceable() {
+		return nil, &HostError{Host: h.GetName(), Reason: danev1.Reason_REASON_NOT_CONSIDERED,
+			Detail: fmt.Sprintf("host policy %s leaves nothing to enforce", h.GetHostPolicy())}
+	}
+	peer := dane.PeerPolicy{Policy: p, TLSABase: h.GetTlsaBaseDomain()}
+	if p.RequiresAuthentication() {
 		rrset, err := assessed(h.GetTlsa())
 		if err != nil {
 			return nil, err
 		}
-		refs := append([]string(nil), h.GetReferenceNames()...)
-		host, now := h.GetName(), c.o.now
-		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
-			m := dane.Verify(cs.PeerCertificates, rrset, dane.Options{ReferenceNames: refs, Now: now()})
-			if !m.Authenticated() {
-				return &VerifyError{Host: host, Reason: m.Reason, Detail: m.Detail}
-			}
-			return nil
+		peer.TLSA = rrset
+		peer.ReferenceNames = append([]string(nil), h.GetReferenceNames()...)
+	}
+	host, now := h.GetName(), c.o.now
+	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+		m := dane.CheckPeer(peer, cs.PeerCertificates, now())
+		if m.Reason != dane.ReasonOK {
+			return &VerifyError{Host: host, Reason: m.Reason, Detail: m.Detail}
 		}
-	case danev1.Policy_POLICY_TLS_REQUIRED, danev1.Policy_POLICY_OPPORTUNISTIC:
-		cfg.VerifyConnection = func(tls.ConnectionState) error { return nil }
-	default:
-		return nil, &HostError{Host: h.GetName(), Reason: danev1.Reason_REASON_NOT_CONSIDERED,
-			Detail: fmt.Sprintf("host policy %s leaves nothing to enforce", h.GetHostPolicy())}
+		return nil
 	}
 	return cfg, nil
 }
@@ -116,18 +118,14 @@ func (c *Client) HostTLSConfig(h *danev1.MxHost) (*tls.Config, error) {
 // assessed rebuilds the assessed TLSA RRset from the API's records,
 // keeping daned's usable flags (dane.Assess with digest agility), so the
 // caller authenticates against exactly the records daned's probes use.
-func assessed(recs []*danev1.TlsaRecord) ([]dane.Status, error) {
-	out := make([]dane.Status, len(recs))
+func assessed(recs []*danev1.TlsaRecord) ([]dane.AssessedRecord, error) {
+	out := make([]dane.AssessedRecord, len(recs))
 	for i, t := range recs {
-		data, err := hex.DecodeString(t.GetData())
+		rec, err := dane.ParseRecord(uint8(t.GetUsage()), uint8(t.GetSelector()), uint8(t.GetMatchingType()), t.GetData())
 		if err != nil {
 			return nil, fmt.Errorf("daneclient: TLSA record [%d]: %w", i, err)
 		}
-		out[i] = dane.Status{
-			Record: dane.Record{Usage: uint8(t.GetUsage()), Selector: uint8(t.GetSelector()), MatchingType: uint8(t.GetMatchingType()), Data: data},
-			Usable: t.GetUsable(),
-			Why:    t.GetUnusableReason(),
-		}
+		out[i] = dane.AssessedRecord{Record: rec, Usable: t.GetUsable(), Why: t.GetUnusableReason()}
 	}
 	return out, nil
 }

@@ -22,7 +22,7 @@ STATICCHECK_VERSION := v0.8.2
 # FUZZTIME, when set (say FUZZTIME=2000000x), replaces every target's count.
 FUZZTIME ?=
 FUZZ_TARGETS := ./dnsname:FuzzNormalize:60000x ./probe:FuzzReadReply:150000x \
-	./dane:FuzzAssess:150000x ./dane:FuzzVerifyDER:250000x \
+	./dane:FuzzAssess:150000x ./dane:FuzzVerifyDER:250000x ./dane:FuzzParseRecord:150000x \
 	./resolver:FuzzParseReply:100000x
 
 # Debian packages, as KIND:WHAT:PACKAGE (see scripts/apt-deps.sh).

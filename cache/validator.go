@@ -72,19 +72,41 @@ type Verdict struct {
 	// answered from the cache or coalesced link to.
 	Span trace.SpanContext
 
-	memos sync.Map // front door → its rendering of Result
+	memos [maxMemos]atomic.Pointer[any] // by MemoKey: each door's rendering of Result
+}
+
+// maxMemos is how many front doors can keep a memo on a verdict.
+const maxMemos = 4
+
+// MemoKey names one front door's memo on every Verdict. Each door makes
+// its own once, with NewMemoKey, when its package is initialised.
+type MemoKey int
+
+var memoKeys atomic.Int32
+
+// NewMemoKey returns a new memo key. It panics past the fixed number of
+// slots a Verdict has (4): a program has a few front doors, not many.
+func NewMemoKey() MemoKey {
+	n := memoKeys.Add(1) - 1
+	if n >= maxMemos {
+		panic("cache: more than 4 memo keys")
+	}
+	return MemoKey(n)
 }
 
 // Memo returns what a front door made of the verdict, making it once with
 // build: the gRPC door keeps its wire encoding here, so that a cache hit
-// does not encode the verdict again. key identifies the door (use an
-// unexported type of its own); build must not keep or modify the Result.
-func (v *Verdict) Memo(key any, build func(*engine.Result) any) any {
-	if m, ok := v.memos.Load(key); ok {
+// does not encode the verdict again. build must not keep or modify the
+// Result; concurrent first calls may each build, and one result is kept.
+func (v *Verdict) Memo(key MemoKey, build func(*engine.Result) any) any {
+	if m := v.memos[key].Load(); m != nil {
+		return *m
+	}
+	m := build(v.Result)
+	if v.memos[key].CompareAndSwap(nil, &m) {
 		return m
 	}
-	m, _ := v.memos.LoadOrStore(key, build(v.Result))
-	return m
+	return *v.memos[key].Load()
 }
 
 // Decision is the answer to one request.
@@ -119,6 +141,7 @@ type Validator struct {
 	bg         sync.WaitGroup
 	mu         sync.RWMutex // guards closed against bg.Add
 	closed     bool
+	shared     sharing
 	coalesced  atomic.Uint64
 	refreshes  atomic.Uint64
 	validated  atomic.Uint64
@@ -247,6 +270,9 @@ func (v *Validator) validate(ctx context.Context, key verdictKey, opts engine.Op
 	res, err := v.cfg.Engine.Validate(ctx, key.domain, opts)
 	if err != nil {
 		return nil, err
+	}
+	if v.lru != nil {
+		v.shared.share(res) // before anyone else sees res
 	}
 	vd := &Verdict{Result: res, Span: trace.SpanContextFromContext(ctx)}
 	if v.lru != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -342,4 +343,59 @@ func TestGroup(t *testing.T) {
 			t.Fatal("Source names")
 		}
 	})
+}
+
+// TestValidatorSharesHostParts: cached verdicts of domains at the same MX
+// hosts hold the hosts' addresses, TLSA records and names once.
+func TestValidatorSharesHostParts(t *testing.T) {
+	mk := func() []engine.Host {
+		return []engine.Host{{
+			Name: "mx.provider.example", TLSABase: "mx.provider.example", Detail: "authenticated",
+			ReferenceNames: []string{"mx.provider.example"},
+			TLSA:           []dane.AssessedRecord{{Record: dane.Record{Usage: 3, Selector: 1, MatchingType: 1, Data: []byte{1, 2, 3}}, Usable: true}},
+			Addresses:      []engine.Address{{IP: netip.MustParseAddr("192.0.2.1"), Reason: dane.ReasonOK, Detail: "authenticated by TLSA record 3 1 1"}},
+		}}
+	}
+	e := &fakeEngine{ttl: time.Hour, now: time.Now}
+	v := newValidator(t, cache.ValidatorConfig{Engine: e})
+	ctx := context.Background()
+	var got []engine.Host
+	for _, d := range []string{"a.example", "b.example"} {
+		e.hosts = mk() // fresh structures each time, as the engine makes them
+		dec, err := v.Decide(ctx, d, engine.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, dec.Result.Hosts[0])
+	}
+	a, b := got[0], got[1]
+	if &a.Addresses[0] != &b.Addresses[0] || &a.TLSA[0] != &b.TLSA[0] || &a.ReferenceNames[0] != &b.ReferenceNames[0] {
+		t.Error("identical host parts are held twice")
+	}
+	// Different content is never merged.
+	e.hosts = mk()
+	e.hosts[0].Addresses[0].Detail = "another detail"
+	dec, _ := v.Decide(ctx, "c.example", engine.Options{})
+	if c := dec.Result.Hosts[0]; &c.Addresses[0] == &a.Addresses[0] || c.Addresses[0].Detail != "another detail" {
+		t.Error("addresses with another detail were merged")
+	}
+}
+
+// TestSharingCoversEveryField fails when a field is added to the parts
+// the decision layer shares and not to the hashes that key them
+// (cache/intern.go): two parts differing only in it would be merged.
+func TestSharingCoversEveryField(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		typ  reflect.Type
+		want int
+	}{
+		{"engine.Address", reflect.TypeFor[engine.Address](), 10},
+		{"dane.AssessedRecord", reflect.TypeFor[dane.AssessedRecord](), 3},
+		{"dane.Record", reflect.TypeFor[dane.Record](), 4},
+	} {
+		if n := tt.typ.NumField(); n != tt.want {
+			t.Errorf("%s has %d fields; the sharing hashes know %d: extend hashAddrs/hashTLSA and this test", tt.name, n, tt.want)
+		}
+	}
 }

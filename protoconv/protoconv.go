@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/daned/daned/dane"
 	"github.com/daned/daned/engine"
 	danev1 "github.com/daned/daned/proto/dane/v1"
 )
@@ -56,19 +57,24 @@ func mxHost(h *engine.Host) *danev1.MxHost {
 		ReferenceNames:    h.ReferenceNames,
 	}
 	for _, t := range h.TLSA {
-		out.Tlsa = append(out.Tlsa, &danev1.TlsaRecord{
-			Usage:          uint32(t.Usage),
-			Selector:       uint32(t.Selector),
-			MatchingType:   uint32(t.MatchingType),
-			Data:           hex.EncodeToString(t.Data),
-			Usable:         t.Usable,
-			UnusableReason: t.Why,
-		})
+		out.Tlsa = append(out.Tlsa, TLSARecord(t))
 	}
 	for i := range h.Addresses {
 		out.Addresses = append(out.Addresses, address(&h.Addresses[i]))
 	}
 	return out
+}
+
+// TLSARecord maps an assessed TLSA record.
+func TLSARecord(t dane.AssessedRecord) *danev1.TlsaRecord {
+	return &danev1.TlsaRecord{
+		Usage:          uint32(t.Usage),
+		Selector:       uint32(t.Selector),
+		MatchingType:   uint32(t.MatchingType),
+		Data:           hex.EncodeToString(t.Data),
+		Usable:         t.Usable,
+		UnusableReason: t.Why,
+	}
 }
 
 func address(a *engine.Address) *danev1.AddressResult {

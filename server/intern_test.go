@@ -15,8 +15,9 @@ import (
 	"github.com/daned/daned/server"
 )
 
-// Cached verdicts of domains at the same MX hosts share the hosts'
-// sub-messages, and say exactly what ToProto says.
+// Cached verdicts of domains at the same MX hosts share their hosts' wire
+// encodings (the decision layer shares the hosts' parts:
+// TestValidatorSharesHostParts), and say exactly what ToProto says.
 func TestCachedVerdictsShareHosts(t *testing.T) {
 	eng := &realisticEngine{p: hostPKIT(t), pairs: [][2]string{{"mx1.provider0.example", "mx2.provider0.example"}}}
 	s, err := server.New(server.Config{Verdicts: danedtest.Verdicts(t, eng, 10), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
@@ -24,7 +25,6 @@ func TestCachedVerdictsShareHosts(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	var got []*danev1.ValidateResponse
 	for _, d := range []string{"a.example", "b.example"} {
 		r, err := s.Validate(ctx, &danev1.ValidateRequest{Domain: d})
 		if err != nil {
@@ -34,11 +34,14 @@ func TestCachedVerdictsShareHosts(t *testing.T) {
 		if !proto.Equal(r, protoconv.ToProto(want)) {
 			t.Errorf("%s: cached verdict differs from ToProto:\n%v\n%v", d, r, protoconv.ToProto(want))
 		}
-		got = append(got, r)
 	}
-	for i := range got[0].GetMxHosts() {
-		if got[0].GetMxHosts()[i] != got[1].GetMxHosts()[i] {
-			t.Errorf("host %d is held twice", i)
+	if a, b := server.HostEncodings(s, ctx, "a.example"), server.HostEncodings(s, ctx, "b.example"); len(a) != 2 || len(b) != 2 {
+		t.Fatalf("host encodings: %d and %d, want 2 each", len(a), len(b))
+	} else {
+		for i := range a {
+			if &a[i][0] != &b[i][0] {
+				t.Errorf("host %d's encoding is held twice", i)
+			}
 		}
 	}
 }

@@ -14,7 +14,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -62,7 +61,7 @@ type Server struct {
 	verdicts          Decider
 	log               *slog.Logger
 	health            *health.Server
-	shared            *sharing // identical sub-messages of rendered verdicts, held once
+	shared            cache.Pool[byte] // identical host encodings of rendered verdicts, held once
 	streamConcurrency int
 	metrics           *telemetry.Metrics
 	now               func() time.Time // Config.Now; nil means time.Now
@@ -82,7 +81,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.StreamConcurrency == 0 {
 		cfg.StreamConcurrency = 16
 	}
-	return &Server{verdicts: cfg.Verdicts, log: cfg.Logger, health: health.NewServer(), shared: newSharing(),
+	return &Server{verdicts: cfg.Verdicts, log: cfg.Logger, health: health.NewServer(),
 		streamConcurrency: cfg.StreamConcurrency, metrics: cfg.Metrics, now: cfg.Now}, nil
 }
 
@@ -129,11 +128,11 @@ func (s *Server) Validate(ctx context.Context, req *danev1.ValidateRequest) (*da
 		return nil, callError(err)
 	}
 	w := s.wireOf(d.Verdict)
-	resp := response(d, w)
 	sc := span.SpanContext()
+	resp := w.response(d, traceID(sc), grpc.ServerTransportStreamFromContext(ctx) != nil)
 	if span.IsRecording() {
-		span.SetAttributes(attrDomain.String(resp.Domain), attrAction.String(actionName(resp)),
-			attrReason.String(reasonName(resp)), attrPolicy.String(strings.TrimPrefix(resp.GetPolicy().String(), "POLICY_")))
+		span.SetAttributes(attrDomain.String(d.Result.Domain), attrAction.String(w.action),
+			attrReason.String(w.reason), attrPolicy.String(w.policy))
 		switch d.Source {
 		case cache.Cached:
 			span.SetAttributes(attrCacheHit)
@@ -143,18 +142,12 @@ func (s *Server) Validate(ctx context.Context, req *danev1.ValidateRequest) (*da
 			span.AddLink(trace.Link{SpanContext: d.Span, Attributes: []attribute.KeyValue{attribute.String("dane.link", "verdict shared with")}})
 		}
 	}
-	if sc.HasTraceID() {
-		resp.TraceId = sc.TraceID().String()
-	}
-	if len(w.hosts) == len(resp.MxHosts) && grpc.ServerTransportStreamFromContext(ctx) != nil {
-		resp = preEncoded(resp, w.hosts) // resp is this request's own copy
-	}
-	s.metrics.Validation(ctx, actionName(resp), reasonName(resp), d.Source == cache.Cached, time.Since(start))
+	s.metrics.Validation(ctx, w.action, w.reason, d.Source == cache.Cached, time.Since(start))
 	s.log.LogAttrs(ctx, slog.LevelInfo, "verdict",
-		slog.String("domain", resp.GetDomain()),
-		slog.String("action", actionName(resp)),
-		slog.String("reason", reasonName(resp)),
-		slog.String("status", resp.GetStatusCode()),
+		slog.String("domain", d.Result.Domain),
+		slog.String("action", w.action),
+		slog.String("reason", w.reason),
+		slog.String("status", w.status),
 		slog.Duration("duration", time.Since(start)),
 		slog.Bool("from_cache", d.Source == cache.Cached),
 		slog.Bool("coalesced", d.Source == cache.Joined),
@@ -172,16 +165,6 @@ var (
 	attrCacheHit  = attribute.Bool("dane.cache.hit", true)
 	attrCoalesced = attribute.Bool("dane.cache.coalesced", true)
 )
-
-// actionName and reasonName are the enum names without their prefixes,
-// as in spans, metrics and logs ("DELIVER", "TLSA_NO_MATCH").
-func actionName(r *danev1.ValidateResponse) string {
-	return strings.TrimPrefix(r.GetAction().String(), "ACTION_")
-}
-
-func reasonName(r *danev1.ValidateResponse) string {
-	return strings.TrimPrefix(r.GetReason().String(), "REASON_")
-}
 
 func traceID(sc trace.SpanContext) string {
 	if !sc.HasTraceID() {

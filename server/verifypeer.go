@@ -11,11 +11,11 @@ import (
 
 	grpccodes "google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/daned/daned/dane"
 	"github.com/daned/daned/dnsname"
 	"github.com/daned/daned/engine"
+	"github.com/daned/daned/protoconv"
 	danev1 "github.com/daned/daned/proto/dane/v1"
 )
 
@@ -49,7 +49,7 @@ func (s *Server) VerifyPeer(ctx context.Context, req *danev1.VerifyPeerRequest) 
 		return nil, callError(err)
 	}
 	domain := d.Result.Domain
-	resp := verifyPeer(s.wireOf(d.Verdict).resp, mx, chain, s.clock())
+	resp := verifyPeer(d.Result, mx, chain, s.clock())
 	s.log.LogAttrs(ctx, slog.LevelInfo, "verify peer",
 		slog.String("domain", domain),
 		slog.String("mx_host", mx),
@@ -100,53 +100,49 @@ func parseChain(ders [][]byte) ([]*x509.Certificate, error) {
 // verifyPeer judges a chain presented by host mx against a policy-only
 // verdict r (see VerifyPeerResponse in dane.proto for the semantics): it
 // finds the host and maps dane.CheckPeer's result, the check the Go
-// client's TLS hook makes too, onto the response. r may be shared with
-// the verdict cache: it is only read.
-func verifyPeer(r *danev1.ValidateResponse, mx string, chain []*x509.Certificate, now time.Time) *danev1.VerifyPeerResponse {
-	out := &danev1.VerifyPeerResponse{Domain: r.GetDomain(), MxHost: mx}
-	var h *danev1.MxHost
-	for _, c := range r.GetMxHosts() {
-		if c.GetName() == mx {
-			h = c
+// client's TLS hook makes too, onto the response. r is shared with the
+// verdict cache: it is only read.
+func verifyPeer(r *engine.Result, mx string, chain []*x509.Certificate, now time.Time) *danev1.VerifyPeerResponse {
+	out := &danev1.VerifyPeerResponse{Domain: r.Domain, MxHost: mx}
+	var h *engine.Host
+	for i := range r.Hosts {
+		if r.Hosts[i].Name == mx {
+			h = &r.Hosts[i]
 			break
 		}
 	}
-	if h == nil || h.GetReason() == danev1.Reason_REASON_NOT_CONSIDERED {
-		if len(r.GetMxHosts()) == 0 && r.GetReason() != danev1.Reason_REASON_OK {
+	if h == nil || h.Reason == dane.ReasonNotConsidered {
+		if len(r.Hosts) == 0 && r.Verdict.Reason != dane.ReasonOK {
 			// No MX RRset to speak of: null MX, no such domain, or the
 			// MX lookup failed. The domain's reason is the answer.
-			return peerFail(out, dane.Reason(r.GetReason()), true, r.GetStatusText())
+			return peerFail(out, r.Verdict.Reason, true, r.Verdict.Text)
 		}
 		out.Reason = danev1.Reason_REASON_NOT_CONSIDERED
 		var names []string
-		for _, c := range r.GetMxHosts() {
-			if c.GetReason() != danev1.Reason_REASON_NOT_CONSIDERED {
-				names = append(names, c.GetName())
+		for _, c := range r.Hosts {
+			if c.Reason != dane.ReasonNotConsidered {
+				names = append(names, c.Name)
 			}
 		}
 		out.Detail = fmt.Sprintf("%s is not an MX host daned judged for %s (those are: %s); daned knows no policy for it",
-			mx, r.GetDomain(), strings.Join(names, ", "))
+			mx, r.Domain, strings.Join(names, ", "))
 		return out
 	}
-	out.HostPolicy = h.GetHostPolicy()
-	out.ReferenceNames = h.GetReferenceNames()
-	if h.GetReason() != danev1.Reason_REASON_OK {
+	out.HostPolicy = danev1.Policy(h.Policy)
+	out.ReferenceNames = h.ReferenceNames
+	if h.Reason != dane.ReasonOK {
 		// The host's own lookups failed (RFC 7672 §2.1.2): mail must not
 		// go through it, whatever it presents.
-		return peerFail(out, dane.Reason(h.GetReason()), true, h.GetDetail())
+		return peerFail(out, h.Reason, true, h.Detail)
 	}
-	p := dane.Policy(h.GetHostPolicy())
-	if !p.Enforceable() {
-		return peerFail(out, dane.Reason(r.GetReason()), true, h.GetDetail())
+	if !h.Policy.Enforceable() {
+		return peerFail(out, r.Verdict.Reason, true, h.Detail)
 	}
 	var rrset []dane.AssessedRecord
-	if p.RequiresAuthentication() {
-		var err error
-		if rrset, err = assessedTLSA(h.GetTlsa()); err != nil {
-			return peerFail(out, dane.ReasonTLSANoMatch, false, err.Error())
-		}
+	if h.Policy.RequiresAuthentication() {
+		rrset = h.TLSA
 	}
-	m := dane.CheckPeer(dane.PeerPolicy{Policy: p, TLSABase: h.GetTlsaBaseDomain(), TLSA: rrset, ReferenceNames: h.GetReferenceNames()}, chain, now)
+	m := dane.CheckPeer(dane.PeerPolicy{Policy: h.Policy, TLSABase: h.TLSABase, TLSA: rrset, ReferenceNames: h.ReferenceNames}, chain, now)
 	if m.Reason != dane.ReasonOK {
 		return peerFail(out, m.Reason, false, fmt.Sprintf("%s: %s", mx, m.Detail))
 	}
@@ -156,7 +152,7 @@ func verifyPeer(r *danev1.ValidateResponse, mx string, chain []*x509.Certificate
 		i := uint32(m.Matched)
 		out.Verified = true
 		out.MatchedTlsaIndex = &i
-		out.MatchedRecord = proto.CloneOf(h.GetTlsa()[m.Matched])
+		out.MatchedRecord = protoconv.TLSARecord(h.TLSA[m.Matched])
 	}
 	return out
 }
@@ -176,20 +172,4 @@ func peerFail(out *danev1.VerifyPeerResponse, r dane.Reason, inDNS bool, detail 
 		out.Detail = fmt.Sprintf("mail must not go through %s: %s", out.GetMxHost(), r)
 	}
 	return out
-}
-
-// assessedTLSA turns the API's TLSA records back into the assessed RRset
-// the engine judged the probes with: the usable flags are the engine's
-// own (dane.Assess with digest agility), carried in the cached verdict,
-// so VerifyPeer and the probes authenticate against the same records.
-func assessedTLSA(recs []*danev1.TlsaRecord) ([]dane.AssessedRecord, error) {
-	out := make([]dane.AssessedRecord, len(recs))
-	for i, t := range recs {
-		rec, err := dane.ParseRecord(uint8(t.GetUsage()), uint8(t.GetSelector()), uint8(t.GetMatchingType()), t.GetData())
-		if err != nil {
-			return nil, fmt.Errorf("TLSA record [%d] of the cached policy has undecodable data: %v", i, err)
-		}
-		out[i] = dane.AssessedRecord{Record: rec, Usable: t.GetUsable(), Why: t.GetUnusableReason()}
-	}
-	return out, nil
 }

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/daned/daned/dane"
+	"github.com/daned/daned/engine"
 	danev1 "github.com/daned/daned/proto/dane/v1"
 )
 
@@ -37,29 +39,30 @@ func selfSigned(t *testing.T, cn string) *x509.Certificate {
 	return c
 }
 
-func spkiRecord(c *x509.Certificate) *danev1.TlsaRecord {
+func spkiRecord(c *x509.Certificate) dane.AssessedRecord {
 	sum := sha256.Sum256(c.RawSubjectPublicKeyInfo)
-	return &danev1.TlsaRecord{Usage: 3, Selector: 1, MatchingType: 1, Data: hex.EncodeToString(sum[:]), Usable: true}
+	return dane.AssessedRecord{Record: dane.Record{Usage: 3, Selector: 1, MatchingType: 1, Data: sum[:]}, Usable: true}
 }
 
 func TestVerifyPeerSemantics(t *testing.T) {
 	good, other := selfSigned(t, "mx.example.test"), selfSigned(t, "other.test")
-	unusable := &danev1.TlsaRecord{Usage: 1, Selector: 1, MatchingType: 1, Data: spkiRecord(good).Data, UnusableReason: "PKIX-EE is not used for SMTP"}
-	host := func(name string, p danev1.Policy, r danev1.Reason, tlsa ...*danev1.TlsaRecord) *danev1.MxHost {
-		return &danev1.MxHost{Name: name, HostPolicy: p, Reason: r, Tlsa: tlsa, TlsaBaseDomain: name, ReferenceNames: []string{name}}
+	unusable := dane.AssessedRecord{Record: dane.Record{Usage: 1, Selector: 1, MatchingType: 1, Data: spkiRecord(good).Data}, Why: "PKIX-EE is not used for SMTP"}
+	host := func(name string, p dane.Policy, r dane.Reason, tlsa ...dane.AssessedRecord) engine.Host {
+		return engine.Host{Name: name, Policy: p, Reason: r, TLSA: tlsa, TLSABase: name, ReferenceNames: []string{name}}
 	}
-	ok := danev1.Reason_REASON_OK
-	verdict := &danev1.ValidateResponse{Domain: "example.test", Reason: ok, MxHosts: []*danev1.MxHost{
-		host("dane.example.test", danev1.Policy_POLICY_DANE_REQUIRED, ok, unusable, spkiRecord(good)),
-		host("tls.example.test", danev1.Policy_POLICY_TLS_REQUIRED, ok, unusable),
-		host("opp.example.test", danev1.Policy_POLICY_OPPORTUNISTIC, ok),
-		host("bogus.example.test", danev1.Policy_POLICY_UNSPECIFIED, danev1.Reason_REASON_DNSSEC_BOGUS),
-		host("far.example.test", danev1.Policy_POLICY_UNSPECIFIED, danev1.Reason_REASON_NOT_CONSIDERED),
+	ok := dane.ReasonOK
+	verdict := &engine.Result{Domain: "example.test", Verdict: dane.Verdict{Reason: ok}, Hosts: []engine.Host{
+		host("dane.example.test", dane.PolicyDANERequired, ok, unusable, spkiRecord(good)),
+		host("tls.example.test", dane.PolicyTLSRequired, ok, unusable),
+		host("opp.example.test", dane.PolicyOpportunistic, ok),
+		host("bogus.example.test", dane.PolicyUnspecified, dane.ReasonDNSSECBogus),
+		host("far.example.test", dane.PolicyUnspecified, dane.ReasonNotConsidered),
 	}}
-	nullMX := &danev1.ValidateResponse{Domain: "null.test", Reason: danev1.Reason_REASON_NULL_MX, StatusText: "null MX"}
+	nullMX := &engine.Result{Domain: "null.test", Verdict: dane.Verdict{Reason: dane.ReasonNullMX, Text: "null MX"}}
+	wantData := hex.EncodeToString(spkiRecord(good).Data)
 	tests := []struct {
 		name     string
-		verdict  *danev1.ValidateResponse
+		verdict  *engine.Result
 		host     string
 		chain    *x509.Certificate
 		verified bool
@@ -67,10 +70,10 @@ func TestVerifyPeerSemantics(t *testing.T) {
 		code     string
 		matched  int // -1: none
 	}{
-		{"match", verdict, "dane.example.test", good, true, ok, "", 1},
+		{"match", verdict, "dane.example.test", good, true, danev1.Reason_REASON_OK, "", 1},
 		{"no match", verdict, "dane.example.test", other, false, danev1.Reason_REASON_TLSA_NO_MATCH, "4.7.323", -1},
-		{"TLS required", verdict, "tls.example.test", other, false, ok, "", -1},
-		{"opportunistic", verdict, "opp.example.test", other, false, ok, "", -1},
+		{"TLS required", verdict, "tls.example.test", other, false, danev1.Reason_REASON_OK, "", -1},
+		{"opportunistic", verdict, "opp.example.test", other, false, danev1.Reason_REASON_OK, "", -1},
 		{"host lookups failed", verdict, "bogus.example.test", good, false, danev1.Reason_REASON_DNSSEC_BOGUS, "4.7.324", -1},
 		{"beyond the MX limit", verdict, "far.example.test", good, false, danev1.Reason_REASON_NOT_CONSIDERED, "", -1},
 		{"not an MX host", verdict, "elsewhere.test", good, false, danev1.Reason_REASON_NOT_CONSIDERED, "", -1},
@@ -85,10 +88,10 @@ func TestVerifyPeerSemantics(t *testing.T) {
 			if tc.matched < 0 && (r.MatchedTlsaIndex != nil || r.MatchedRecord != nil) {
 				t.Errorf("matched %v %v, want none", r.MatchedTlsaIndex, r.MatchedRecord)
 			}
-			if tc.matched >= 0 && (r.MatchedTlsaIndex == nil || int(*r.MatchedTlsaIndex) != tc.matched || r.GetMatchedRecord().GetData() != spkiRecord(good).Data) {
+			if tc.matched >= 0 && (r.MatchedTlsaIndex == nil || int(*r.MatchedTlsaIndex) != tc.matched || r.GetMatchedRecord().GetData() != wantData) {
 				t.Errorf("matched %v %v, want [%d]", r.MatchedTlsaIndex, r.GetMatchedRecord(), tc.matched)
 			}
-			if r.GetDetail() == "" || r.GetMxHost() != tc.host || r.GetDomain() != tc.verdict.GetDomain() {
+			if r.GetDetail() == "" || r.GetMxHost() != tc.host || r.GetDomain() != tc.verdict.Domain {
 				t.Errorf("detail %q, mx_host %q, domain %q", r.GetDetail(), r.GetMxHost(), r.GetDomain())
 			}
 		})

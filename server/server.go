@@ -143,7 +143,15 @@ func (s *Server) Validate(ctx context.Context, req *danev1.ValidateRequest) (*da
 		}
 	}
 	s.metrics.Validation(ctx, w.action, w.reason, d.Source == cache.Cached, time.Since(start))
-	s.log.LogAttrs(ctx, slog.LevelInfo, "verdict",
+	// One info line per validation run or shared; a cache hit is counted
+	// in the metrics (dane_validations_total{cache_hit}) and logged at
+	// debug: at a fleet's rates a line per hit would cost more than the
+	// hit itself and say nothing the counters do not.
+	level := slog.LevelInfo
+	if d.Source == cache.Cached {
+		level = slog.LevelDebug
+	}
+	s.log.LogAttrs(ctx, level, "verdict",
 		slog.String("domain", d.Result.Domain),
 		slog.String("action", w.action),
 		slog.String("reason", w.reason),

@@ -15,8 +15,8 @@ import (
 	"github.com/daned/daned/dane"
 	"github.com/daned/daned/dnsname"
 	"github.com/daned/daned/engine"
-	"github.com/daned/daned/protoconv"
 	danev1 "github.com/daned/daned/proto/dane/v1"
+	"github.com/daned/daned/protoconv"
 )
 
 // Bounds on the chain of a VerifyPeer request. Real SMTP servers send two

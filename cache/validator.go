@@ -26,8 +26,8 @@ type Engine interface {
 // ValidatorConfig configures the decision layer. Zero values are the
 // documented defaults.
 type ValidatorConfig struct {
-	// Engine makes the validations. Required.
-	Engine Engine
+	// Upstream makes the validations (the engine). Required.
+	Upstream Engine
 	// Size bounds the cached verdicts; 0 means 100000, as for every cache
 	// of this package.
 	Size int
@@ -147,9 +147,9 @@ type Validator struct {
 	validated  atomic.Uint64
 }
 
-// NewValidator returns the decision layer over cfg.Engine.
+// NewValidator returns the decision layer over cfg.Upstream.
 func NewValidator(cfg ValidatorConfig) (*Validator, error) {
-	if cfg.Engine == nil {
+	if cfg.Upstream == nil {
 		return nil, errors.New("cache: an engine is required")
 	}
 	if cfg.Size < 0 || cfg.RefreshAhead < 0 || cfg.RefreshAhead >= 1 {
@@ -267,7 +267,7 @@ func (v *Validator) Validate(ctx context.Context, domain string, opts engine.Opt
 func (v *Validator) validate(ctx context.Context, key verdictKey, opts engine.Options) (*Verdict, error) {
 	v.validated.Add(1)
 	opts.PolicyOnly = key.policyOnly
-	res, err := v.cfg.Engine.Validate(ctx, key.domain, opts)
+	res, err := v.cfg.Upstream.Validate(ctx, key.domain, opts)
 	if err != nil {
 		return nil, err
 	}

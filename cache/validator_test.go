@@ -67,7 +67,7 @@ func newValidator(t *testing.T, cfg cache.ValidatorConfig) *cache.Validator {
 func TestValidatorCaches(t *testing.T) {
 	clk := newClock()
 	e := &fakeEngine{ttl: 100 * time.Second, now: clk.Now}
-	v := newValidator(t, cache.ValidatorConfig{Engine: e, Size: 100, Now: clk.Now})
+	v := newValidator(t, cache.ValidatorConfig{Upstream: e, Size: 100, Now: clk.Now})
 	ctx := context.Background()
 
 	first, err := v.Decide(ctx, "Example.COM.", engine.Options{})
@@ -118,7 +118,7 @@ func TestValidatorCaches(t *testing.T) {
 
 func TestValidatorNoCache(t *testing.T) {
 	e := &fakeEngine{ttl: time.Minute, now: time.Now}
-	v := newValidator(t, cache.ValidatorConfig{Engine: e, NoCache: true})
+	v := newValidator(t, cache.ValidatorConfig{Upstream: e, NoCache: true})
 	for range 2 {
 		if d, err := v.Decide(context.Background(), "example.com", engine.Options{}); err != nil || d.Source != cache.Fresh {
 			t.Fatalf("%v %v", d.Source, err)
@@ -143,7 +143,7 @@ func TestValidatorInvalidate(t *testing.T) {
 	dnsCache, _ := cache.NewResolver(cache.ResolverConfig{Upstream: up, Now: clk.Now})
 	pr := &fakeProber{}
 	probes, _ := cache.NewProber(cache.ProberConfig{Upstream: pr, Now: clk.Now})
-	v := newValidator(t, cache.ValidatorConfig{Engine: e, Now: clk.Now, DNS: dnsCache, Probes: probes})
+	v := newValidator(t, cache.ValidatorConfig{Upstream: e, Now: clk.Now, DNS: dnsCache, Probes: probes})
 	ctx := context.Background()
 	for _, n := range []string{"example.com", "mx.example.com", "mx.provider.example", "_25._tcp.mx.provider.example", "other.example"} {
 		_, _ = dnsCache.Lookup(ctx, n, dns.TypeA)
@@ -174,7 +174,7 @@ func TestValidatorRefreshAhead(t *testing.T) {
 		clk := newClock()
 		release := make(chan struct{})
 		e := &fakeEngine{ttl: 100 * time.Second, now: clk.Now}
-		v, err := cache.NewValidator(cache.ValidatorConfig{Engine: e, Now: clk.Now})
+		v, err := cache.NewValidator(cache.ValidatorConfig{Upstream: e, Now: clk.Now})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -232,7 +232,7 @@ func TestValidatorRefreshAhead(t *testing.T) {
 func TestValidatorCoalescesAndSurvivesCancellation(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := &fakeEngine{ttl: time.Minute, now: time.Now, release: make(chan struct{})}
-		v := newValidator(t, cache.ValidatorConfig{Engine: e})
+		v := newValidator(t, cache.ValidatorConfig{Upstream: e})
 		const n = 2000
 		var wg sync.WaitGroup
 		var failed atomic.Int64
@@ -282,7 +282,7 @@ func TestValidatorCoalescesAndSurvivesCancellation(t *testing.T) {
 func TestValidatorLeaderGivesUp(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := &fakeEngine{ttl: time.Minute, now: time.Now, release: make(chan struct{})}
-		v := newValidator(t, cache.ValidatorConfig{Engine: e})
+		v := newValidator(t, cache.ValidatorConfig{Upstream: e})
 		ctx, cancel := context.WithCancel(context.Background())
 		led := make(chan error, 1)
 		go func() { _, err := v.Decide(ctx, "example.com", engine.Options{}); led <- err }()
@@ -357,7 +357,7 @@ func TestValidatorSharesHostParts(t *testing.T) {
 		}}
 	}
 	e := &fakeEngine{ttl: time.Hour, now: time.Now}
-	v := newValidator(t, cache.ValidatorConfig{Engine: e})
+	v := newValidator(t, cache.ValidatorConfig{Upstream: e})
 	ctx := context.Background()
 	var got []engine.Host
 	for _, d := range []string{"a.example", "b.example"} {

@@ -321,7 +321,7 @@ func BenchmarkCacheFill(b *testing.B) {
 	var perVerdict, perDNS float64
 	for b.Loop() {
 		before := heapAfterGC()
-		v, err := cache.NewValidator(cache.ValidatorConfig{Engine: eng, Size: n})
+		v, err := cache.NewValidator(cache.ValidatorConfig{Upstream: eng, Size: n})
 		if err != nil {
 			b.Fatal(err)
 		}

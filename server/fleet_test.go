@@ -77,7 +77,7 @@ func startFleet(t *testing.T) *fleet {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := cache.NewValidator(cache.ValidatorConfig{Engine: eng, Size: 1000, DNS: dnsCache, Probes: probeCache})
+	v, err := cache.NewValidator(cache.ValidatorConfig{Upstream: eng, Size: 1000, DNS: dnsCache, Probes: probeCache})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,7 +39,7 @@ func (refusingEngine) Validate(context.Context, string, engine.Options) (*engine
 // ends and returns its address.
 func limitedServer(t *testing.T, lim *Limits) string {
 	t.Helper()
-	srv, err := New(Config{Verdicts: verdicts(t, cache.ValidatorConfig{Engine: refusingEngine{}, NoCache: true})})
+	srv, err := New(Config{Verdicts: verdicts(t, cache.ValidatorConfig{Upstream: refusingEngine{}, NoCache: true})})
 	if err != nil {
 		t.Fatal(err)
 	}

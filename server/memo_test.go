@@ -74,7 +74,7 @@ func verdicts(t *testing.T, cfg cache.ValidatorConfig) *cache.Validator {
 func newCached(t *testing.T, e *fakeEngine, clk *fakeClock) *Server {
 	t.Helper()
 	e.now = clk.Now
-	s, err := New(Config{Verdicts: verdicts(t, cache.ValidatorConfig{Engine: e, Size: 100, Now: clk.Now}), Now: clk.Now})
+	s, err := New(Config{Verdicts: verdicts(t, cache.ValidatorConfig{Upstream: e, Size: 100, Now: clk.Now}), Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

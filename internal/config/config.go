@@ -202,11 +202,11 @@ func (c *Engine) BuildService() (*Built, error) {
 		return nil, err
 	}
 	b.Verdicts, err = cache.NewValidator(cache.ValidatorConfig{
-		Engine:  b.Engine,
-		Size:    c.CacheSize,
-		NoCache: c.CacheSize == 0,
-		DNS:     b.DNS,
-		Probes:  b.Probes,
+		Upstream: b.Engine,
+		Size:     c.CacheSize,
+		NoCache:  c.CacheSize == 0,
+		DNS:      b.DNS,
+		Probes:   b.Probes,
 	})
 	if err != nil {
 		b.Close()

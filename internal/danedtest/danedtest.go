@@ -93,7 +93,7 @@ func Start(t testing.TB) *Env {
 // entries (0: none), closed when the test ends.
 func Verdicts(t testing.TB, e cache.Engine, size int) *cache.Validator {
 	t.Helper()
-	v, err := cache.NewValidator(cache.ValidatorConfig{Engine: e, Size: size, NoCache: size == 0,
+	v, err := cache.NewValidator(cache.ValidatorConfig{Upstream: e, Size: size, NoCache: size == 0,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	daneclient "github.com/daned/daned/clients/go"
+	"github.com/daned/daned/internal/testcert"
 	danev1 "github.com/daned/daned/proto/dane/v1"
 )
 
@@ -121,7 +122,7 @@ func TestTransportConfigurationRejected(t *testing.T) {
 	dir := t.TempDir()
 	ca := newCA(t, "daned test CA")
 	srv := ca.serverCert(t, "daned")
-	cert, key := writeFile(t, dir, "cert.pem", srv.certPEM), writeFile(t, dir, "key.pem", srv.keyPEM)
+	cert, key := writeFile(t, dir, "cert.pem", srv.CertPEM), writeFile(t, dir, "key.pem", srv.KeyPEM)
 	garbage := writeFile(t, dir, "garbage.pem", []byte("not PEM\n"))
 	tests := []struct {
 		name string
@@ -173,7 +174,7 @@ func TestTLSOnly(t *testing.T) {
 	ca := newCA(t, "daned test CA")
 	srv := ca.serverCert(t, "daned")
 	d := startDaned(t, "--listen", "127.0.0.1:0",
-		"--tls-cert", writeFile(t, dir, "cert.pem", srv.certPEM), "--tls-key", writeFile(t, dir, "key.pem", srv.keyPEM))
+		"--tls-cert", writeFile(t, dir, "cert.pem", srv.CertPEM), "--tls-key", writeFile(t, dir, "key.pem", srv.KeyPEM))
 	d.waitLog(t, "mutual_tls=false")
 
 	t.Run("TLS client", func(t *testing.T) {
@@ -213,21 +214,21 @@ func TestMutualTLSAndAllowList(t *testing.T) {
 	other := newCA(t, "another CA")
 	srv := ca.serverCert(t, "daned")
 	d := startDaned(t, "--listen", "127.0.0.1:0",
-		"--tls-cert", writeFile(t, dir, "cert.pem", srv.certPEM), "--tls-key", writeFile(t, dir, "key.pem", srv.keyPEM),
-		"--client-ca", writeFile(t, dir, "ca.pem", ca.pem),
+		"--tls-cert", writeFile(t, dir, "cert.pem", srv.CertPEM), "--tls-key", writeFile(t, dir, "key.pem", srv.KeyPEM),
+		"--client-ca", writeFile(t, dir, "ca.pem", ca.CertPEM),
 		"--client-allow", "mta1.example.net, spiffe://example.net/mta/2", "--client-allow", "mta3")
 	d.waitLog(t, "mutual_tls=true")
 
-	withCert := func(l *leaf) credentials.TransportCredentials {
+	withCert := func(l *testcert.Cert) credentials.TransportCredentials {
 		cfg := &tls.Config{RootCAs: pool(ca), ServerName: "localhost"}
 		if l != nil {
-			cfg.Certificates = []tls.Certificate{l.tls}
+			cfg.Certificates = []tls.Certificate{l.TLS()}
 		}
 		return credentials.NewTLS(cfg)
 	}
 	tests := []struct {
 		name       string
-		cert       *leaf
+		cert       *testcert.Cert
 		want       codes.Code
 		wantHealth codes.Code
 	}{
@@ -270,7 +271,7 @@ func TestMutualTLSAndAllowList(t *testing.T) {
 	})
 	t.Run("Go client with WithTLS", func(t *testing.T) {
 		mta := ca.clientCert(t, "mta1", []string{"mta1.example.net"})
-		c, err := daneclient.Dial(d.addr, daneclient.WithTLS(&tls.Config{RootCAs: pool(ca), ServerName: "localhost", Certificates: []tls.Certificate{mta.tls}}),
+		c, err := daneclient.Dial(d.addr, daneclient.WithTLS(&tls.Config{RootCAs: pool(ca), ServerName: "localhost", Certificates: []tls.Certificate{mta.TLS()}}),
 			daneclient.WithTimeout(5*time.Second))
 		if err != nil {
 			t.Fatal(err)
@@ -293,10 +294,10 @@ func TestSIGHUPReloadsCertificateAndKeepsConnections(t *testing.T) {
 	ca := newCA(t, "daned test CA")
 	first, second := ca.serverCert(t, "daned first"), ca.serverCert(t, "daned second")
 	client := ca.clientCert(t, "mta1", nil)
-	certFile, keyFile := writeFile(t, dir, "cert.pem", first.certPEM), writeFile(t, dir, "key.pem", first.keyPEM)
+	certFile, keyFile := writeFile(t, dir, "cert.pem", first.CertPEM), writeFile(t, dir, "key.pem", first.KeyPEM)
 	d := startDaned(t, "--listen", "127.0.0.1:0", "--tls-cert", certFile, "--tls-key", keyFile,
-		"--client-ca", writeFile(t, dir, "ca.pem", ca.pem))
-	cfg := &tls.Config{RootCAs: pool(ca), ServerName: "localhost", Certificates: []tls.Certificate{client.tls}, NextProtos: []string{"h2"}}
+		"--client-ca", writeFile(t, dir, "ca.pem", ca.CertPEM))
+	cfg := &tls.Config{RootCAs: pool(ca), ServerName: "localhost", Certificates: []tls.Certificate{client.TLS()}, NextProtos: []string{"h2"}}
 	served := func() *x509.Certificate {
 		t.Helper()
 		c, err := tls.Dial("tcp", d.addr, cfg)
@@ -320,7 +321,7 @@ func TestSIGHUPReloadsCertificateAndKeepsConnections(t *testing.T) {
 		}
 	}
 
-	if got := served(); !bytes.Equal(got.Raw, first.x509.Raw) {
+	if got := served(); !bytes.Equal(got.Raw, first.Cert.Raw) {
 		t.Fatalf("served %s, want the first certificate", got.Subject)
 	}
 	old := d.dial(t, credentials.NewTLS(cfg))
@@ -330,10 +331,10 @@ func TestSIGHUPReloadsCertificateAndKeepsConnections(t *testing.T) {
 
 	// New files, then SIGHUP: new connections see the new certificate,
 	// the established one goes on working.
-	writeFile(t, dir, "cert.pem", second.certPEM)
-	writeFile(t, dir, "key.pem", second.keyPEM)
+	writeFile(t, dir, "cert.pem", second.CertPEM)
+	writeFile(t, dir, "key.pem", second.KeyPEM)
 	hup("TLS reloaded", 1)
-	if got := served(); !bytes.Equal(got.Raw, second.x509.Raw) {
+	if got := served(); !bytes.Equal(got.Raw, second.Cert.Raw) {
 		t.Fatalf("after reload served %s, want the second certificate", got.Subject)
 	}
 	if err := invalidate(old); err != nil {
@@ -343,13 +344,13 @@ func TestSIGHUPReloadsCertificateAndKeepsConnections(t *testing.T) {
 	// A broken file is refused and the second certificate stays.
 	writeFile(t, dir, "cert.pem", []byte("-----BEGIN CERTIFICATE-----\ntruncated\n"))
 	hup("TLS reload failed", 1)
-	if got := served(); !bytes.Equal(got.Raw, second.x509.Raw) {
+	if got := served(); !bytes.Equal(got.Raw, second.Cert.Raw) {
 		t.Fatalf("after a failed reload served %s, want the second certificate still", got.Subject)
 	}
 	// A key that does not match the certificate is refused too.
-	writeFile(t, dir, "cert.pem", first.certPEM)
+	writeFile(t, dir, "cert.pem", first.CertPEM)
 	hup("TLS reload failed", 2)
-	if got := served(); !bytes.Equal(got.Raw, second.x509.Raw) {
+	if got := served(); !bytes.Equal(got.Raw, second.Cert.Raw) {
 		t.Fatalf("after a mismatched key served %s, want the second certificate still", got.Subject)
 	}
 	if err := invalidate(old); err != nil {

@@ -28,6 +28,10 @@ import (
 type daned struct {
 	addr string
 	out  *syncBuffer
+	// hup is run's SIGHUP channel: a send is a SIGHUP to this daned
+	// alone, where a real signal would reach every daned of the test
+	// binary.
+	hup chan os.Signal
 }
 
 // quickResolver points daned at a resolver port where nothing answers, so
@@ -43,8 +47,9 @@ func startDaned(t testing.TB, args ...string) *daned {
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &syncBuffer{}
 	done := make(chan error, 1)
+	hup := make(chan os.Signal, 1)
 	base := append([]string{"--metrics-listen", "127.0.0.1:0", "--lame-duck", "0s", "--shutdown-timeout", "2s"}, quickResolver...)
-	go func() { done <- run(ctx, append(base, args...), out) }()
+	go func() { done <- run(ctx, append(base, args...), out, hup) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -59,7 +64,7 @@ func startDaned(t testing.TB, args ...string) *daned {
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		if m := listenRE.FindStringSubmatch(out.String()); m != nil {
-			return &daned{addr: m[1], out: out}
+			return &daned{addr: m[1], out: out, hup: hup}
 		}
 		select {
 		case err := <-done:
@@ -147,7 +152,7 @@ func TestTransportConfigurationRejected(t *testing.T) {
 				t.Setenv(k, v)
 			}
 			var out syncBuffer
-			err := run(context.Background(), append(append([]string{"--metrics-listen", "127.0.0.1:0"}, quickResolver...), tt.args...), &out)
+			err := run(context.Background(), append(append([]string{"--metrics-listen", "127.0.0.1:0"}, quickResolver...), tt.args...), &out, nil)
 			if err == nil {
 				t.Fatalf("run %v started; want an error", tt.args)
 			}
@@ -309,9 +314,7 @@ func TestSIGHUPReloadsCertificateAndKeepsConnections(t *testing.T) {
 	}
 	hup := func(wantLog string, n int) {
 		t.Helper()
-		if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
-			t.Fatal(err)
-		}
+		d.hup <- syscall.SIGHUP
 		deadline := time.Now().Add(5 * time.Second)
 		for strings.Count(d.out.String(), wantLog) < n {
 			if time.Now().After(deadline) {
@@ -436,7 +439,7 @@ func TestMaxConcurrentStreams(t *testing.T) {
 
 func TestHelpListsTransportFlags(t *testing.T) {
 	var out syncBuffer
-	_ = run(context.Background(), []string{"--help"}, &out)
+	_ = run(context.Background(), []string{"--help"}, &out, nil)
 	for _, want := range []string{
 		"--tls-cert (DANED_TLS_CERT",
 		"--tls-key (DANED_TLS_KEY",

@@ -52,7 +52,7 @@ func main() {
 func run(ctx context.Context, args []string, stderr io.Writer, hup <-chan os.Signal) error {
 	fs := flag.NewFlagSet("daned", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var ec config.Engine
+	var ec config.EngineFlags
 	ec.Register(fs)
 	listen := fs.String("listen", "127.0.0.1:8053", "gRPC listen address (host:port)")
 	lameDuck := fs.Duration("lame-duck", 2*time.Second, "time between reporting NOT_SERVING and refusing new requests at shutdown")

@@ -31,8 +31,8 @@ type Env struct {
 // world: the given upstream resolver ("" leaves Resolver for the caller
 // to set), probes allowed into the world's loopback block, and deadlines
 // short enough for tests.
-func EngineConfig(w *testworld.World, resolverAddr string) config.Engine {
-	return config.Engine{
+func EngineConfig(w *testworld.World, resolverAddr string) config.EngineFlags {
+	return config.EngineFlags{
 		Resolver:         resolverAddr,
 		ResolverTimeout:  2 * time.Second,
 		HeloName:         "daned.test",

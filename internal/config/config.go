@@ -248,8 +248,8 @@ func (c *EngineFlags) build(cached bool) (_ *Built, err error) {
 	}
 	// Counted below the caches: the metrics count what reaches the
 	// network.
-	var lookup engine.Resolver = telemetry.Resolver{Next: res, Metrics: c.Metrics}
-	var prober engine.Prober = telemetry.Prober{Next: pr, Metrics: c.Metrics}
+	var lookup engine.Resolver = telemetry.CountingResolver{Next: res, Metrics: c.Metrics}
+	var prober engine.Prober = telemetry.CountingProber{Next: pr, Metrics: c.Metrics}
 	if cached {
 		if b.DNS, err = cache.NewResolver(cache.ResolverConfig{
 			Upstream:     lookup,

@@ -40,7 +40,7 @@ TEST_DEPS := bin:unbound:unbound bin:posttls-finger:postfix bin:ip:iproute2 bin:
 TS_CLIENT := clients/typescript
 PY_GEN := clients/python/daned_client/_gen
 
-.PHONY: all build run demo test unit lint vet staticcheck buflint fuzz soak generate checkgenerate tools build-deps debian-tools node-modules clean
+.PHONY: all build run demo test unit node-test lint vet staticcheck buflint fuzz soak generate checkgenerate tools build-deps debian-tools node-modules clean
 
 all: build
 
@@ -58,10 +58,14 @@ demo: build debian-tools
 	./scripts/demo.sh
 
 ## test: everything CI runs.
-test: tools debian-tools node-modules lint checkgenerate unit fuzz
+test: tools debian-tools node-modules lint checkgenerate unit node-test fuzz
 
 unit:
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+## node-test: the Node client's own tests (node's test runner, a loopback gRPC server).
+node-test: node-modules
+	cd $(TS_CLIENT) && npm test
 
 lint: vet staticcheck buflint
 

@@ -14,29 +14,13 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/daned/daned/cache"
+	"github.com/daned/daned/internal/fakeclock"
 	"github.com/daned/daned/probe"
 	"github.com/daned/daned/resolver"
 )
 
-// clock is a manual clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+// newClock is the manual clock of these tests.
+func newClock() *fakeclock.Clock { return fakeclock.New(time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)) }
 
 func TestLRU(t *testing.T) {
 	clk := newClock()

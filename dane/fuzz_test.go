@@ -9,20 +9,21 @@ import (
 	"testing"
 
 	"github.com/daned/daned/dane"
+	"github.com/daned/daned/internal/testcert"
 )
 
 // fixedPKI is newPKI with Ed25519 keys from fixed seeds and fixed serials:
 // Ed25519 signatures are deterministic, so every fuzz worker process gets
 // byte-identical certificates and a crasher reproduces anywhere.
-func fixedPKI(t testing.TB) (pki, *issued) {
+func fixedPKI(t testing.TB) (pki, *testcert.Cert) {
 	t.Helper()
 	key := func(n byte) ed25519.PrivateKey {
 		return ed25519.NewKeyFromSeed(bytes.Repeat([]byte{n}, ed25519.SeedSize))
 	}
-	root := mint(t, spec{cn: "Fuzz Root", ca: true, key: key(1), serial: 1})
-	inter := mint(t, spec{cn: "Fuzz Intermediate", ca: true, key: key(2), serial: 2, parent: root})
-	leaf := mint(t, spec{cn: "mx.example.com", dns: []string{"mx.example.com", "*.example.net"}, key: key(3), serial: 3, parent: inter})
-	other := mint(t, spec{cn: "other", key: key(4), serial: 4})
+	root := mint(t, testcert.Spec{CommonName: "Fuzz Root", CA: true, Key: key(1), Serial: 1})
+	inter := mint(t, testcert.Spec{CommonName: "Fuzz Intermediate", CA: true, Key: key(2), Serial: 2, Parent: root})
+	leaf := mint(t, testcert.Spec{CommonName: "mx.example.com", DNSNames: []string{"mx.example.com", "*.example.net"}, Key: key(3), Serial: 3, Parent: inter})
+	other := mint(t, testcert.Spec{CommonName: "other", Key: key(4), Serial: 4})
 	return pki{root, inter, leaf}, other
 }
 
@@ -52,11 +53,11 @@ func decodeRecords(b []byte) []dane.Record {
 
 func FuzzAssess(f *testing.F) {
 	p, other := fixedPKI(f)
-	leaf, inter, root := p.leaf.cert, p.inter.cert, p.root.cert
+	leaf, inter, root := p.leaf.Cert, p.inter.Cert, p.root.Cert
 	for _, seed := range [][]dane.Record{
 		{rec(3, 1, 1, leaf)},
 		{rec(3, 0, 1, leaf), rec(3, 1, 2, leaf)},
-		{rec(3, 1, 1, leaf), rec(3, 1, 2, other.cert)},
+		{rec(3, 1, 1, leaf), rec(3, 1, 2, other.Cert)},
 		{rec(3, 0, 0, leaf), rec(3, 1, 0, leaf)},
 		{rec(2, 0, 1, inter), rec(2, 1, 1, root)},
 		{rec(2, 0, 0, root)},
@@ -101,16 +102,16 @@ func FuzzAssess(f *testing.F) {
 
 func FuzzVerifyDER(f *testing.F) {
 	p, other := fixedPKI(f)
-	leaf, inter, root := p.leaf.cert.Raw, p.inter.cert.Raw, p.root.cert.Raw
+	leaf, inter, root := p.leaf.Cert.Raw, p.inter.Cert.Raw, p.root.Cert.Raw
 	// The RRset exercises every path of Verify: a DANE-EE record set
 	// aside by digest agility, one that matches nothing, DANE-TA digests
 	// of the root, and DANE-TA anchors carried in full.
 	rrset := dane.Assess([]dane.Record{
-		rec(3, 1, 1, p.leaf.cert),
-		rec(3, 1, 2, other.cert),
-		rec(2, 0, 1, p.root.cert),
-		rec(2, 1, 0, p.inter.cert),
-		rec(2, 0, 0, p.root.cert),
+		rec(3, 1, 1, p.leaf.Cert),
+		rec(3, 1, 2, other.Cert),
+		rec(2, 0, 1, p.root.Cert),
+		rec(2, 1, 0, p.inter.Cert),
+		rec(2, 0, 0, p.root.Cert),
 	})
 	opts := dane.Options{ReferenceNames: []string{"mx.example.com", "example.net"}, Now: now}
 
@@ -118,7 +119,7 @@ func FuzzVerifyDER(f *testing.F) {
 	f.Add(leaf, root, inter, uint8(3))                                    // out of order
 	f.Add(leaf, inter, root, uint8(2))                                    // root left out: 2 0 0 / 2 1 0 anchor it
 	f.Add(leaf, inter, root, uint8(1))                                    // leaf alone: 2 1 0 of the intermediate anchors it
-	f.Add(other.cert.Raw, inter, root, uint8(3))                          // unrelated self-signed leaf
+	f.Add(other.Cert.Raw, inter, root, uint8(3))                          // unrelated self-signed leaf
 	f.Add(leaf, leaf, leaf, uint8(3))                                     // leaf repeated
 	f.Add(inter, root, root, uint8(3))                                    // a CA presented as leaf: no DNS names
 	f.Add(leaf[:len(leaf)/2], inter, root, uint8(3))                      // truncated leaf

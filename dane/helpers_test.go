@@ -1,23 +1,14 @@
 package dane_test
 
 import (
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/daned/daned/dane"
+	"github.com/daned/daned/internal/testcert"
 )
 
 // now is the fixed clock of every test.
@@ -31,124 +22,39 @@ var (
 	nextMonth  = time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC)
 )
 
-// issued is a certificate with its private key.
-type issued struct {
-	cert *x509.Certificate
-	key  crypto.Signer
-}
+// org is the subject organization of every test certificate; verdict
+// details quote it.
+var org = []string{"daned tests"}
 
-// spec describes a certificate to mint. Zero dates mean validFrom and
-// validUntil; a nil key means a fresh ECDSA P-256 key; a nil parent
-// means self-signed.
-type spec struct {
-	cn        string
-	dns       []string
-	ca        bool
-	notBefore time.Time
-	notAfter  time.Time
-	key       crypto.Signer
-	parent    *issued
-	// permitted sets a name constraint on a CA.
-	permitted []string
-	// sinceYear1 sets notBefore to 0001-01-01, the zero time.Time.
-	sinceYear1 bool
-	// serial, when not zero, fixes the serial number (fuzz seeds must be
-	// the same bytes in every process).
-	serial int64
-}
-
-var serial atomic.Int64
-
-func newECKey(t testing.TB) crypto.Signer {
+// mint makes the certificate s describes with the defaults of these
+// tests: zero dates mean validFrom and validUntil, a nil Organization
+// means org. (A certificate that must start in year 1 is made with
+// testcert.New.)
+func mint(t testing.TB, s testcert.Spec) *testcert.Cert {
 	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
+	if s.NotBefore.IsZero() {
+		s.NotBefore = validFrom
 	}
-	return k
-}
-
-func newEd25519Key(t testing.TB) crypto.Signer {
-	t.Helper()
-	_, k, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
+	if s.NotAfter.IsZero() {
+		s.NotAfter = validUntil
 	}
-	return k
-}
-
-var (
-	rsaOnce sync.Once
-	rsaKey  *rsa.PrivateKey
-	rsaErr  error
-)
-
-// newRSAKey returns one shared 2048-bit key: generating RSA keys is slow.
-func newRSAKey(t testing.TB) crypto.Signer {
-	t.Helper()
-	rsaOnce.Do(func() { rsaKey, rsaErr = rsa.GenerateKey(rand.Reader, 2048) })
-	if rsaErr != nil {
-		t.Fatal(rsaErr)
+	if s.Organization == nil {
+		s.Organization = org
 	}
-	return rsaKey
-}
-
-func mint(t testing.TB, s spec) *issued {
-	t.Helper()
-	if s.key == nil {
-		s.key = newECKey(t)
-	}
-	if s.serial == 0 {
-		s.serial = serial.Add(1)
-	}
-	if s.notBefore.IsZero() && !s.sinceYear1 {
-		s.notBefore = validFrom
-	}
-	if s.notAfter.IsZero() {
-		s.notAfter = validUntil
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(s.serial),
-		Subject:      pkix.Name{CommonName: s.cn, Organization: []string{"daned tests"}},
-		DNSNames:     s.dns,
-		NotBefore:    s.notBefore,
-		NotAfter:     s.notAfter,
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	if s.ca {
-		tmpl.IsCA = true
-		tmpl.BasicConstraintsValid = true
-		tmpl.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature
-		tmpl.ExtKeyUsage = nil
-		tmpl.PermittedDNSDomains = s.permitted
-	}
-	parent, signer := tmpl, s.key
-	if s.parent != nil {
-		parent, signer = s.parent.cert, s.parent.key
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, s.key.Public(), signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &issued{cert: cert, key: s.key}
+	return testcert.New(t, s)
 }
 
 // pki is a root, an intermediate and a server certificate for
 // mx.example.com, all valid at now.
 type pki struct {
-	root, inter, leaf *issued
+	root, inter, leaf *testcert.Cert
 }
 
 func newPKI(t testing.TB) pki {
 	t.Helper()
-	root := mint(t, spec{cn: "Test Root", ca: true})
-	inter := mint(t, spec{cn: "Test Intermediate", ca: true, parent: root})
-	leaf := mint(t, spec{cn: "mx.example.com", dns: []string{"mx.example.com"}, parent: inter})
+	root := mint(t, testcert.Spec{CommonName: "Test Root", CA: true})
+	inter := mint(t, testcert.Spec{CommonName: "Test Intermediate", CA: true, Parent: root})
+	leaf := mint(t, testcert.Spec{CommonName: "mx.example.com", DNSNames: []string{"mx.example.com"}, Parent: inter})
 	return pki{root, inter, leaf}
 }
 
@@ -169,10 +75,10 @@ func rec(usage, selector, mtype uint8, cert *x509.Certificate) dane.Record {
 	return dane.Record{Usage: usage, Selector: selector, MatchingType: mtype, Data: data}
 }
 
-func chainOf(certs ...*issued) []*x509.Certificate {
+func chainOf(certs ...*testcert.Cert) []*x509.Certificate {
 	out := make([]*x509.Certificate, len(certs))
 	for i, c := range certs {
-		out[i] = c.cert
+		out[i] = c.Cert
 	}
 	return out
 }

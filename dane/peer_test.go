@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/daned/daned/dane"
+	"github.com/daned/daned/internal/testcert"
 )
 
 func TestPolicyPredicates(t *testing.T) {
@@ -37,11 +38,11 @@ func TestPolicyPredicates(t *testing.T) {
 func TestCheckPeer(t *testing.T) {
 	p := newPKI(t)
 	full := chainOf(p.leaf, p.inter, p.root)
-	expired := mint(t, spec{cn: "mx.example.com", dns: []string{"mx.example.com"}, notBefore: longAgo, notAfter: lastMonth, parent: p.inter})
-	other := mint(t, spec{cn: "other", dns: []string{"other.example"}})
-	pkixEE := dane.Assess([]dane.Record{rec(1, 1, 1, p.leaf.cert)})
-	ee := dane.Assess([]dane.Record{rec(1, 1, 1, p.leaf.cert), rec(3, 1, 1, p.leaf.cert)})
-	ta := dane.Assess([]dane.Record{rec(2, 0, 1, p.inter.cert)})
+	expired := mint(t, testcert.Spec{CommonName: "mx.example.com", DNSNames: []string{"mx.example.com"}, NotBefore: longAgo, NotAfter: lastMonth, Parent: p.inter})
+	other := mint(t, testcert.Spec{CommonName: "other", DNSNames: []string{"other.example"}})
+	pkixEE := dane.Assess([]dane.Record{rec(1, 1, 1, p.leaf.Cert)})
+	ee := dane.Assess([]dane.Record{rec(1, 1, 1, p.leaf.Cert), rec(3, 1, 1, p.leaf.Cert)})
+	ta := dane.Assess([]dane.Record{rec(2, 0, 1, p.inter.Cert)})
 	refs := []string{"mx.example.com"}
 
 	tests := []struct {
@@ -98,8 +99,8 @@ func TestCheckPeer(t *testing.T) {
 // and the peer checks never disagree.
 func TestCheckPeerIsVerify(t *testing.T) {
 	p := newPKI(t)
-	other := mint(t, spec{cn: "other", dns: []string{"other.example"}})
-	rrset := dane.Assess([]dane.Record{rec(2, 0, 1, p.inter.cert), rec(3, 1, 1, other.cert)})
+	other := mint(t, testcert.Spec{CommonName: "other", DNSNames: []string{"other.example"}})
+	rrset := dane.Assess([]dane.Record{rec(2, 0, 1, p.inter.Cert), rec(3, 1, 1, other.Cert)})
 	refs := []string{"mx.example.com"}
 	tests := []struct {
 		name  string
@@ -107,7 +108,7 @@ func TestCheckPeerIsVerify(t *testing.T) {
 	}{
 		{"DANE-TA", chainOf(p.leaf, p.inter)},
 		{"DANE-EE", chainOf(other)},
-		{"nothing", chainOf(mint(t, spec{cn: "third"}))},
+		{"nothing", chainOf(mint(t, testcert.Spec{CommonName: "third"}))},
 		{"empty chain", nil},
 	}
 	for _, tt := range tests {

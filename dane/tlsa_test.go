@@ -9,12 +9,13 @@ import (
 	"testing"
 
 	"github.com/daned/daned/dane"
+	"github.com/daned/daned/internal/testcert"
 )
 
 func TestAssess(t *testing.T) {
 	p := newPKI(t)
-	leaf := p.leaf.cert
-	other := mint(t, spec{cn: "other", dns: []string{"other.example"}}).cert
+	leaf := p.leaf.Cert
+	other := mint(t, testcert.Spec{CommonName: "other", DNSNames: []string{"other.example"}}).Cert
 	short := rec(3, 1, 1, leaf)
 	short.Data = short.Data[:31]
 	long512 := rec(3, 1, 2, leaf)
@@ -46,7 +47,7 @@ func TestAssess(t *testing.T) {
 		{"3 1 2 usable", []dane.Record{rec(3, 1, 2, leaf)}, []want{{true, ""}}},
 		{"3 0 0 usable", []dane.Record{rec(3, 0, 0, leaf)}, []want{{true, ""}}},
 		{"3 1 0 usable", []dane.Record{rec(3, 1, 0, leaf)}, []want{{true, ""}}},
-		{"2 0 1 usable", []dane.Record{rec(2, 0, 1, p.inter.cert)}, []want{{true, ""}}},
+		{"2 0 1 usable", []dane.Record{rec(2, 0, 1, p.inter.Cert)}, []want{{true, ""}}},
 		{"3 1 0 of an algorithm x509 lacks stays usable", []dane.Record{{3, 1, 0, oddSPKI}}, []want{{true, ""}}},
 		{"usage 0 PKIX-TA", []dane.Record{rec(0, 1, 1, leaf)}, []want{{false, "usage 0 (PKIX-TA) is not used with SMTP"}}},
 		{"usage 1 PKIX-EE", []dane.Record{rec(1, 1, 1, leaf)}, []want{{false, "usage 1 (PKIX-EE) is not used with SMTP"}}},
@@ -79,7 +80,7 @@ func TestAssess(t *testing.T) {
 		},
 		{
 			"agility is per usage",
-			[]dane.Record{rec(2, 1, 1, p.inter.cert), rec(3, 1, 2, leaf)},
+			[]dane.Record{rec(2, 1, 1, p.inter.Cert), rec(3, 1, 2, leaf)},
 			[]want{{true, ""}, {true, ""}},
 		},
 		{
@@ -94,7 +95,7 @@ func TestAssess(t *testing.T) {
 		},
 		{
 			"several SHA2-256 records all displaced",
-			[]dane.Record{rec(2, 0, 1, p.inter.cert), rec(2, 0, 2, p.root.cert), rec(2, 0, 1, p.root.cert)},
+			[]dane.Record{rec(2, 0, 1, p.inter.Cert), rec(2, 0, 2, p.root.Cert), rec(2, 0, 1, p.root.Cert)},
 			[]want{{false, "SHA2-512 record is published for 2 0"}, {true, ""}, {false, "SHA2-512 record is published for 2 0"}},
 		},
 		{"empty RRset", nil, nil},
@@ -125,7 +126,7 @@ func TestAssess(t *testing.T) {
 }
 
 func TestHasUsable(t *testing.T) {
-	leaf := newPKI(t).leaf.cert
+	leaf := newPKI(t).leaf.Cert
 	tests := []struct {
 		name  string
 		rrset []dane.Record
@@ -148,9 +149,9 @@ func TestHasUsable(t *testing.T) {
 
 func TestMatches(t *testing.T) {
 	p := newPKI(t)
-	leaf, other := p.leaf.cert, p.inter.cert
+	leaf, other := p.leaf.Cert, p.inter.Cert
 	// Same key, different certificate: SPKI selectors match, Cert ones do not.
-	rekeyed := mint(t, spec{cn: "mx.example.com", dns: []string{"mx.example.com"}, key: p.leaf.key, parent: p.inter}).cert
+	rekeyed := mint(t, testcert.Spec{CommonName: "mx.example.com", DNSNames: []string{"mx.example.com"}, Key: p.leaf.Key, Parent: p.inter}).Cert
 	flipped := rec(3, 1, 1, leaf)
 	flipped.Data = append([]byte{}, flipped.Data...)
 	flipped.Data[31] ^= 1

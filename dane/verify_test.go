@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/daned/daned/dane"
+	"github.com/daned/daned/internal/testcert"
 )
 
 // verifyCase is one Verify call and what it must return.
@@ -63,14 +64,14 @@ func short(r dane.Record) string {
 
 func TestVerifyDANEEE(t *testing.T) {
 	p := newPKI(t)
-	leaf := p.leaf.cert
-	other := mint(t, spec{cn: "other.example.com", dns: []string{"other.example.com"}, parent: p.inter}).cert
-	expired := mint(t, spec{cn: "mx.example.com", dns: []string{"mx.example.com"}, notBefore: longAgo, notAfter: lastMonth, parent: p.inter})
-	future := mint(t, spec{cn: "mx.example.com", dns: []string{"mx.example.com"}, notBefore: nextMonth, parent: p.inter})
-	selfSigned := mint(t, spec{cn: "nobody", dns: []string{"unrelated.example.org"}, notBefore: longAgo, notAfter: lastMonth})
-	rsaLeaf := mint(t, spec{cn: "rsa.example.com", key: newRSAKey(t), parent: p.inter}).cert
-	edLeaf := mint(t, spec{cn: "ed.example.com", key: newEd25519Key(t), parent: p.inter}).cert
-	full := []*x509.Certificate{leaf, p.inter.cert, p.root.cert}
+	leaf := p.leaf.Cert
+	other := mint(t, testcert.Spec{CommonName: "other.example.com", DNSNames: []string{"other.example.com"}, Parent: p.inter}).Cert
+	expired := mint(t, testcert.Spec{CommonName: "mx.example.com", DNSNames: []string{"mx.example.com"}, NotBefore: longAgo, NotAfter: lastMonth, Parent: p.inter})
+	future := mint(t, testcert.Spec{CommonName: "mx.example.com", DNSNames: []string{"mx.example.com"}, NotBefore: nextMonth, Parent: p.inter})
+	selfSigned := mint(t, testcert.Spec{CommonName: "nobody", DNSNames: []string{"unrelated.example.org"}, NotBefore: longAgo, NotAfter: lastMonth})
+	rsaLeaf := mint(t, testcert.Spec{CommonName: "rsa.example.com", Key: testcert.RSAKey(t), Parent: p.inter}).Cert
+	edLeaf := mint(t, testcert.Spec{CommonName: "ed.example.com", Key: testcert.Ed25519Key(t), Parent: p.inter}).Cert
+	full := []*x509.Certificate{leaf, p.inter.Cert, p.root.Cert}
 
 	var tests []verifyCase
 	for _, sm := range [][2]uint8{{1, 1}, {0, 1}, {1, 2}, {0, 2}, {0, 0}, {1, 0}} {
@@ -79,17 +80,17 @@ func TestVerifyDANEEE(t *testing.T) {
 		tests = append(tests,
 			verifyCase{name: "3 " + name + " matches the leaf", chain: full, rrset: []dane.Record{r}, reason: dane.ReasonOK, matched: 0,
 				detail: []string{"DANE-EE record 3 " + name, `"CN=mx.example.com,O=daned tests"`}},
-			verifyCase{name: "3 " + name + " does not match another leaf", chain: []*x509.Certificate{other, p.inter.cert}, rrset: []dane.Record{r},
+			verifyCase{name: "3 " + name + " does not match another leaf", chain: []*x509.Certificate{other, p.inter.Cert}, rrset: []dane.Record{r},
 				reason: dane.ReasonTLSANoMatch, matched: -1, detail: []string{"no usable TLSA record (3 " + name, "other.example.com"}},
 		)
 	}
 	tests = append(tests, []verifyCase{
-		{name: "3 1 1 on an issuer does not count", chain: full, rrset: []dane.Record{rec(3, 1, 1, p.inter.cert), rec(3, 0, 1, p.root.cert)},
+		{name: "3 1 1 on an issuer does not count", chain: full, rrset: []dane.Record{rec(3, 1, 1, p.inter.Cert), rec(3, 0, 1, p.root.Cert)},
 			reason: dane.ReasonTLSANoMatch, matched: -1},
-		{name: "expired leaf passes", chain: chainOf(expired, p.inter), rrset: []dane.Record{rec(3, 1, 1, expired.cert)}, reason: dane.ReasonOK, matched: 0,
+		{name: "expired leaf passes", chain: chainOf(expired, p.inter), rrset: []dane.Record{rec(3, 1, 1, expired.Cert)}, reason: dane.ReasonOK, matched: 0,
 			detail: []string{"validity dates are not checked", "RFC 7672 §3.1.1"}},
-		{name: "not yet valid leaf passes", chain: chainOf(future, p.inter), rrset: []dane.Record{rec(3, 0, 1, future.cert)}, reason: dane.ReasonOK, matched: 0},
-		{name: "expired self-signed leaf with unrelated names passes", chain: chainOf(selfSigned), rrset: []dane.Record{rec(3, 1, 1, selfSigned.cert)},
+		{name: "not yet valid leaf passes", chain: chainOf(future, p.inter), rrset: []dane.Record{rec(3, 0, 1, future.Cert)}, reason: dane.ReasonOK, matched: 0},
+		{name: "expired self-signed leaf with unrelated names passes", chain: chainOf(selfSigned), rrset: []dane.Record{rec(3, 1, 1, selfSigned.Cert)},
 			refs: []string{}, reason: dane.ReasonOK, matched: 0},
 		{name: "names are not checked", chain: full, rrset: []dane.Record{rec(3, 1, 1, leaf)}, refs: []string{"elsewhere.example.net"}, reason: dane.ReasonOK, matched: 0},
 		{name: "matched indexes the given rrset", chain: full,
@@ -111,80 +112,80 @@ func TestVerifyDANETA(t *testing.T) {
 
 	// A second hierarchy with the same names but other keys: its
 	// intermediate's signature on our leaf does not verify.
-	impostorRoot := mint(t, spec{cn: "Test Root", ca: true})
-	impostorInter := mint(t, spec{cn: "Test Intermediate", ca: true, parent: impostorRoot})
+	impostorRoot := mint(t, testcert.Spec{CommonName: "Test Root", CA: true})
+	impostorInter := mint(t, testcert.Spec{CommonName: "Test Intermediate", CA: true, Parent: impostorRoot})
 
-	edRoot := mint(t, spec{cn: "Ed Root", ca: true, key: newEd25519Key(t)})
-	rsaInter := mint(t, spec{cn: "RSA Intermediate", ca: true, key: newRSAKey(t), parent: edRoot})
-	edLeaf := mint(t, spec{cn: "mx.example.com", dns: []string{"mx.example.com"}, parent: rsaInter})
+	edRoot := mint(t, testcert.Spec{CommonName: "Ed Root", CA: true, Key: testcert.Ed25519Key(t)})
+	rsaInter := mint(t, testcert.Spec{CommonName: "RSA Intermediate", CA: true, Key: testcert.RSAKey(t), Parent: edRoot})
+	edLeaf := mint(t, testcert.Spec{CommonName: "mx.example.com", DNSNames: []string{"mx.example.com"}, Parent: rsaInter})
 
-	expiredLeaf := mint(t, spec{cn: "mx.example.com", dns: []string{"mx.example.com"}, notBefore: longAgo, notAfter: lastMonth, parent: p.inter})
-	futureLeaf := mint(t, spec{cn: "mx.example.com", dns: []string{"mx.example.com"}, notBefore: nextMonth, parent: p.inter})
-	expiredInter := mint(t, spec{cn: "Old Intermediate", ca: true, notBefore: longAgo, notAfter: lastMonth, parent: p.root})
-	leafOfExpired := mint(t, spec{cn: "mx.example.com", dns: []string{"mx.example.com"}, parent: expiredInter})
-	futureInter := mint(t, spec{cn: "New Intermediate", ca: true, notBefore: nextMonth, parent: p.root})
-	leafOfFuture := mint(t, spec{cn: "mx.example.com", dns: []string{"mx.example.com"}, parent: futureInter})
-	notCA := mint(t, spec{cn: "Not A CA", parent: p.root})
-	leafOfNotCA := mint(t, spec{cn: "mx.example.com", dns: []string{"mx.example.com"}, parent: notCA})
-	constrained := mint(t, spec{cn: "Constrained", ca: true, permitted: []string{"example.org"}, parent: p.root})
-	leafOfConstrained := mint(t, spec{cn: "mx.example.com", dns: []string{"mx.example.com"}, parent: constrained})
+	expiredLeaf := mint(t, testcert.Spec{CommonName: "mx.example.com", DNSNames: []string{"mx.example.com"}, NotBefore: longAgo, NotAfter: lastMonth, Parent: p.inter})
+	futureLeaf := mint(t, testcert.Spec{CommonName: "mx.example.com", DNSNames: []string{"mx.example.com"}, NotBefore: nextMonth, Parent: p.inter})
+	expiredInter := mint(t, testcert.Spec{CommonName: "Old Intermediate", CA: true, NotBefore: longAgo, NotAfter: lastMonth, Parent: p.root})
+	leafOfExpired := mint(t, testcert.Spec{CommonName: "mx.example.com", DNSNames: []string{"mx.example.com"}, Parent: expiredInter})
+	futureInter := mint(t, testcert.Spec{CommonName: "New Intermediate", CA: true, NotBefore: nextMonth, Parent: p.root})
+	leafOfFuture := mint(t, testcert.Spec{CommonName: "mx.example.com", DNSNames: []string{"mx.example.com"}, Parent: futureInter})
+	notCA := mint(t, testcert.Spec{CommonName: "Not A CA", Parent: p.root})
+	leafOfNotCA := mint(t, testcert.Spec{CommonName: "mx.example.com", DNSNames: []string{"mx.example.com"}, Parent: notCA})
+	constrained := mint(t, testcert.Spec{CommonName: "Constrained", CA: true, PermittedDNSDomains: []string{"example.org"}, Parent: p.root})
+	leafOfConstrained := mint(t, testcert.Spec{CommonName: "mx.example.com", DNSNames: []string{"mx.example.com"}, Parent: constrained})
 
-	selfSigned := mint(t, spec{cn: "mx.example.com", dns: []string{"mx.example.com"}, ca: true})
-	wild := mint(t, spec{cn: "wild", dns: []string{"*.example.com"}, parent: p.inter})
-	partial := mint(t, spec{cn: "partial", dns: []string{"m*.example.com"}, parent: p.inter})
-	cnOnly := mint(t, spec{cn: "mx.example.com", parent: p.inter})
-	cnAndSAN := mint(t, spec{cn: "mx.example.com", dns: []string{"other.example.com"}, parent: p.inter})
-	manySANs := mint(t, spec{cn: "many", dns: []string{"a.example", "b.example", "c.example", "d.example", "e.example", "f.example", "g.example", "h.example"}, parent: p.inter})
-	unrelated := mint(t, spec{cn: "Unrelated CA", ca: true})
+	selfSigned := mint(t, testcert.Spec{CommonName: "mx.example.com", DNSNames: []string{"mx.example.com"}, CA: true})
+	wild := mint(t, testcert.Spec{CommonName: "wild", DNSNames: []string{"*.example.com"}, Parent: p.inter})
+	partial := mint(t, testcert.Spec{CommonName: "partial", DNSNames: []string{"m*.example.com"}, Parent: p.inter})
+	cnOnly := mint(t, testcert.Spec{CommonName: "mx.example.com", Parent: p.inter})
+	cnAndSAN := mint(t, testcert.Spec{CommonName: "mx.example.com", DNSNames: []string{"other.example.com"}, Parent: p.inter})
+	manySANs := mint(t, testcert.Spec{CommonName: "many", DNSNames: []string{"a.example", "b.example", "c.example", "d.example", "e.example", "f.example", "g.example", "h.example"}, Parent: p.inter})
+	unrelated := mint(t, testcert.Spec{CommonName: "Unrelated CA", CA: true})
 	// Two intermediates with one name and one key, under two roots: one
 	// expired, one not yet valid, both able to issue dupLeaf.
-	dupKey := newECKey(t)
-	rootA := mint(t, spec{cn: "Root A", ca: true})
-	rootB := mint(t, spec{cn: "Root B", ca: true})
-	dupOld := mint(t, spec{cn: "Dup CA", ca: true, key: dupKey, notBefore: longAgo, notAfter: lastMonth, parent: rootA})
-	dupNew := mint(t, spec{cn: "Dup CA", ca: true, key: dupKey, notBefore: nextMonth, parent: rootB})
-	dupLeaf := mint(t, spec{cn: "mx.example.com", dns: []string{"mx.example.com"}, parent: dupOld})
-	rootTA := rec(2, 1, 1, p.root.cert)
-	interTA := rec(2, 0, 1, p.inter.cert)
+	dupKey := testcert.ECDSAKey(t)
+	rootA := mint(t, testcert.Spec{CommonName: "Root A", CA: true})
+	rootB := mint(t, testcert.Spec{CommonName: "Root B", CA: true})
+	dupOld := mint(t, testcert.Spec{CommonName: "Dup CA", CA: true, Key: dupKey, NotBefore: longAgo, NotAfter: lastMonth, Parent: rootA})
+	dupNew := mint(t, testcert.Spec{CommonName: "Dup CA", CA: true, Key: dupKey, NotBefore: nextMonth, Parent: rootB})
+	dupLeaf := mint(t, testcert.Spec{CommonName: "mx.example.com", DNSNames: []string{"mx.example.com"}, Parent: dupOld})
+	rootTA := rec(2, 1, 1, p.root.Cert)
+	interTA := rec(2, 0, 1, p.inter.Cert)
 
 	runVerify(t, []verifyCase{
 		// Where the anchor may be.
 		{name: "2 1 1 on the root", chain: full, rrset: []dane.Record{rootTA}, reason: dane.ReasonOK, matched: 0,
 			detail: []string{"DANE-TA record " + short(rootTA), `"CN=Test Root,O=daned tests"`}},
 		{name: "2 0 1 on the intermediate", chain: noRoot, rrset: []dane.Record{interTA}, reason: dane.ReasonOK, matched: 0},
-		{name: "2 1 2 on the intermediate", chain: noRoot, rrset: []dane.Record{rec(2, 1, 2, p.inter.cert)}, reason: dane.ReasonOK, matched: 0},
+		{name: "2 1 2 on the intermediate", chain: noRoot, rrset: []dane.Record{rec(2, 1, 2, p.inter.Cert)}, reason: dane.ReasonOK, matched: 0},
 		{name: "2 1 1 on the root absent from the chain", chain: noRoot, rrset: []dane.Record{rootTA}, reason: dane.ReasonTLSANoMatch, matched: -1,
 			detail: []string{"no usable TLSA record (" + short(rootTA)}},
 		{name: "2 0 1 with only the leaf sent", chain: chainOf(leaf), rrset: []dane.Record{interTA}, reason: dane.ReasonTLSANoMatch, matched: -1,
 			detail: []string{"the server sent no issuer certificate"}},
 		{name: "chain sent out of order", chain: chainOf(leaf, p.root, p.inter), rrset: []dane.Record{rootTA}, reason: dane.ReasonOK, matched: 0},
 		{name: "chain with an extra unrelated certificate", chain: chainOf(leaf, unrelated, p.inter, p.root), rrset: []dane.Record{rootTA}, reason: dane.ReasonOK, matched: 0},
-		{name: "2 0 0 root absent from the chain", chain: noRoot, rrset: []dane.Record{rec(2, 0, 0, p.root.cert)}, reason: dane.ReasonOK, matched: 0,
+		{name: "2 0 0 root absent from the chain", chain: noRoot, rrset: []dane.Record{rec(2, 0, 0, p.root.Cert)}, reason: dane.ReasonOK, matched: 0,
 			detail: []string{"carried by the record"}},
-		{name: "2 1 0 root key absent from the chain", chain: noRoot, rrset: []dane.Record{rec(2, 1, 0, p.root.cert)}, reason: dane.ReasonOK, matched: 0,
+		{name: "2 1 0 root key absent from the chain", chain: noRoot, rrset: []dane.Record{rec(2, 1, 0, p.root.Cert)}, reason: dane.ReasonOK, matched: 0,
 			detail: []string{"the public key carried by the record"}},
-		{name: "2 0 0 intermediate absent, leaf alone", chain: chainOf(leaf), rrset: []dane.Record{rec(2, 0, 0, p.inter.cert)}, reason: dane.ReasonOK, matched: 0},
-		{name: "2 1 0 intermediate key absent, leaf alone", chain: chainOf(leaf), rrset: []dane.Record{rec(2, 1, 0, p.inter.cert)}, reason: dane.ReasonOK, matched: 0},
-		{name: "2 1 0 Ed25519 root key over an RSA intermediate", chain: chainOf(edLeaf, rsaInter), rrset: []dane.Record{rec(2, 1, 0, edRoot.cert)}, reason: dane.ReasonOK, matched: 0},
-		{name: "2 1 0 RSA intermediate key, leaf alone", chain: chainOf(edLeaf), rrset: []dane.Record{rec(2, 1, 0, rsaInter.cert)}, reason: dane.ReasonOK, matched: 0},
-		{name: "2 0 1 on an RSA intermediate", chain: chainOf(edLeaf, rsaInter), rrset: []dane.Record{rec(2, 0, 1, rsaInter.cert)}, reason: dane.ReasonOK, matched: 0},
-		{name: "2 1 0 of a key that signed nothing here", chain: noRoot, rrset: []dane.Record{rec(2, 1, 0, unrelated.cert)}, reason: dane.ReasonChainInvalid, matched: -1,
+		{name: "2 0 0 intermediate absent, leaf alone", chain: chainOf(leaf), rrset: []dane.Record{rec(2, 0, 0, p.inter.Cert)}, reason: dane.ReasonOK, matched: 0},
+		{name: "2 1 0 intermediate key absent, leaf alone", chain: chainOf(leaf), rrset: []dane.Record{rec(2, 1, 0, p.inter.Cert)}, reason: dane.ReasonOK, matched: 0},
+		{name: "2 1 0 Ed25519 root key over an RSA intermediate", chain: chainOf(edLeaf, rsaInter), rrset: []dane.Record{rec(2, 1, 0, edRoot.Cert)}, reason: dane.ReasonOK, matched: 0},
+		{name: "2 1 0 RSA intermediate key, leaf alone", chain: chainOf(edLeaf), rrset: []dane.Record{rec(2, 1, 0, rsaInter.Cert)}, reason: dane.ReasonOK, matched: 0},
+		{name: "2 0 1 on an RSA intermediate", chain: chainOf(edLeaf, rsaInter), rrset: []dane.Record{rec(2, 0, 1, rsaInter.Cert)}, reason: dane.ReasonOK, matched: 0},
+		{name: "2 1 0 of a key that signed nothing here", chain: noRoot, rrset: []dane.Record{rec(2, 1, 0, unrelated.Cert)}, reason: dane.ReasonChainInvalid, matched: -1,
 			detail: []string{"no chain of valid signatures"}},
-		{name: "2 0 0 of a CA that signed nothing here", chain: noRoot, rrset: []dane.Record{rec(2, 0, 0, unrelated.cert)}, reason: dane.ReasonChainInvalid, matched: -1},
+		{name: "2 0 0 of a CA that signed nothing here", chain: noRoot, rrset: []dane.Record{rec(2, 0, 0, unrelated.Cert)}, reason: dane.ReasonChainInvalid, matched: -1},
 
 		// A DANE-TA record matching the server certificate itself.
-		{name: "2 0 1 on a self-signed leaf", chain: chainOf(selfSigned), rrset: []dane.Record{rec(2, 0, 1, selfSigned.cert)}, reason: dane.ReasonTLSANoMatch, matched: -1,
+		{name: "2 0 1 on a self-signed leaf", chain: chainOf(selfSigned), rrset: []dane.Record{rec(2, 0, 1, selfSigned.Cert)}, reason: dane.ReasonTLSANoMatch, matched: -1,
 			detail: []string{"matches the server certificate", "must match an issuer in the chain (RFC 7671 §5.2)", "DANE-EE(3) record (3 0 1)"}},
-		{name: "2 0 0 carrying the leaf itself", chain: chainOf(selfSigned), rrset: []dane.Record{rec(2, 0, 0, selfSigned.cert)}, reason: dane.ReasonTLSANoMatch, matched: -1,
+		{name: "2 0 0 carrying the leaf itself", chain: chainOf(selfSigned), rrset: []dane.Record{rec(2, 0, 0, selfSigned.Cert)}, reason: dane.ReasonTLSANoMatch, matched: -1,
 			detail: []string{"must match an issuer"}},
-		{name: "2 1 1 on a CA-issued leaf", chain: noRoot, rrset: []dane.Record{rec(2, 1, 1, leaf.cert)}, reason: dane.ReasonTLSANoMatch, matched: -1,
+		{name: "2 1 1 on a CA-issued leaf", chain: noRoot, rrset: []dane.Record{rec(2, 1, 1, leaf.Cert)}, reason: dane.ReasonTLSANoMatch, matched: -1,
 			detail: []string{"DANE-EE(3) record (3 1 1)"}},
-		{name: "leaf sent twice does not become its own anchor", chain: chainOf(selfSigned, selfSigned), rrset: []dane.Record{rec(2, 0, 1, selfSigned.cert)}, reason: dane.ReasonTLSANoMatch, matched: -1},
+		{name: "leaf sent twice does not become its own anchor", chain: chainOf(selfSigned, selfSigned), rrset: []dane.Record{rec(2, 0, 1, selfSigned.Cert)}, reason: dane.ReasonTLSANoMatch, matched: -1},
 
 		// Signatures and constraints below the anchor.
-		{name: "wrong issuer signature", chain: chainOf(leaf, impostorInter), rrset: []dane.Record{rec(2, 0, 1, impostorInter.cert)}, reason: dane.ReasonChainInvalid, matched: -1,
+		{name: "wrong issuer signature", chain: chainOf(leaf, impostorInter), rrset: []dane.Record{rec(2, 0, 1, impostorInter.Cert)}, reason: dane.ReasonChainInvalid, matched: -1,
 			detail: []string{"no chain of valid signatures", `"CN=mx.example.com,O=daned tests"`}},
-		{name: "wrong signature on the intermediate", chain: chainOf(leaf, p.inter, impostorRoot), rrset: []dane.Record{rec(2, 1, 1, impostorRoot.cert)}, reason: dane.ReasonChainInvalid, matched: -1},
+		{name: "wrong signature on the intermediate", chain: chainOf(leaf, p.inter, impostorRoot), rrset: []dane.Record{rec(2, 1, 1, impostorRoot.Cert)}, reason: dane.ReasonChainInvalid, matched: -1},
 		{name: "issuer that is not a CA", chain: chainOf(leafOfNotCA, notCA, p.root), rrset: []dane.Record{rootTA}, reason: dane.ReasonChainInvalid, matched: -1},
 		{name: "name constraints of the path", chain: chainOf(leafOfConstrained, constrained, p.root), rrset: []dane.Record{rootTA}, reason: dane.ReasonChainInvalid, matched: -1,
 			detail: []string{"fails validation"}},
@@ -194,13 +195,13 @@ func TestVerifyDANETA(t *testing.T) {
 			detail: []string{"the server certificate", `"CN=mx.example.com,O=daned tests"`, "expired at 2026-05-01T00:00:00Z", short(interTA)}},
 		{name: "expired intermediate", chain: chainOf(leafOfExpired, expiredInter, p.root), rrset: []dane.Record{rootTA}, reason: dane.ReasonCertExpired, matched: -1,
 			detail: []string{"the intermediate certificate", "Old Intermediate", "expired at 2026-05-01T00:00:00Z"}},
-		{name: "expired intermediate under a 2 1 0 key", chain: chainOf(leafOfExpired, expiredInter), rrset: []dane.Record{rec(2, 1, 0, p.root.cert)}, reason: dane.ReasonCertExpired, matched: -1},
+		{name: "expired intermediate under a 2 1 0 key", chain: chainOf(leafOfExpired, expiredInter), rrset: []dane.Record{rec(2, 1, 0, p.root.Cert)}, reason: dane.ReasonCertExpired, matched: -1},
 		{name: "not yet valid leaf", chain: chainOf(futureLeaf, p.inter), rrset: []dane.Record{interTA}, reason: dane.ReasonCertNotYetValid, matched: -1,
 			detail: []string{"is not valid before 2026-07-01T00:00:00Z"}},
 		{name: "not yet valid intermediate", chain: chainOf(leafOfFuture, futureInter, p.root), rrset: []dane.Record{rootTA}, reason: dane.ReasonCertNotYetValid, matched: -1,
 			detail: []string{"New Intermediate"}},
-		{name: "expired anchor in the chain still anchors", chain: chainOf(leafOfExpired, expiredInter), rrset: []dane.Record{rec(2, 0, 1, expiredInter.cert)}, reason: dane.ReasonOK, matched: 0},
-		{name: "not yet valid anchor from the record still anchors", chain: chainOf(leafOfFuture), rrset: []dane.Record{rec(2, 0, 0, futureInter.cert)}, reason: dane.ReasonOK, matched: 0},
+		{name: "expired anchor in the chain still anchors", chain: chainOf(leafOfExpired, expiredInter), rrset: []dane.Record{rec(2, 0, 1, expiredInter.Cert)}, reason: dane.ReasonOK, matched: 0},
+		{name: "not yet valid anchor from the record still anchors", chain: chainOf(leafOfFuture), rrset: []dane.Record{rec(2, 0, 0, futureInter.Cert)}, reason: dane.ReasonOK, matched: 0},
 		{name: "the zero time is not the clock", chain: noRoot, rrset: []dane.Record{interTA}, now: time.Time{}.Add(time.Nanosecond), reason: dane.ReasonCertNotYetValid, matched: -1},
 
 		// Names (RFC 7672 §3.2.2, §3.2.3).
@@ -222,29 +223,29 @@ func TestVerifyDANETA(t *testing.T) {
 
 		// Several records.
 		{name: "DANE-EE match wins over a failing DANE-TA record", chain: chainOf(expiredLeaf, p.inter),
-			rrset: []dane.Record{interTA, rec(3, 1, 1, expiredLeaf.cert)}, reason: dane.ReasonOK, matched: 1},
+			rrset: []dane.Record{interTA, rec(3, 1, 1, expiredLeaf.Cert)}, reason: dane.ReasonOK, matched: 1},
 		{name: "anchored failure beats no match", chain: chainOf(expiredLeaf, p.inter),
-			rrset: []dane.Record{rec(3, 1, 1, leaf.cert), interTA}, reason: dane.ReasonCertExpired, matched: -1},
+			rrset: []dane.Record{rec(3, 1, 1, leaf.Cert), interTA}, reason: dane.ReasonCertExpired, matched: -1},
 		{name: "name mismatch beats chain invalid", chain: noRoot,
-			rrset: []dane.Record{rec(2, 1, 0, unrelated.cert), interTA}, refs: []string{"elsewhere.example"}, reason: dane.ReasonCertNameMismatch, matched: -1},
+			rrset: []dane.Record{rec(2, 1, 0, unrelated.Cert), interTA}, refs: []string{"elsewhere.example"}, reason: dane.ReasonCertNameMismatch, matched: -1},
 		{name: "name mismatch beats chain invalid in any order", chain: noRoot,
-			rrset: []dane.Record{interTA, rec(2, 1, 0, unrelated.cert)}, refs: []string{"elsewhere.example"}, reason: dane.ReasonCertNameMismatch, matched: -1},
+			rrset: []dane.Record{interTA, rec(2, 1, 0, unrelated.Cert)}, refs: []string{"elsewhere.example"}, reason: dane.ReasonCertNameMismatch, matched: -1},
 		{name: "a failing record does not stop a later one", chain: noRoot,
-			rrset: []dane.Record{rec(2, 1, 0, unrelated.cert), interTA}, reason: dane.ReasonOK, matched: 1},
+			rrset: []dane.Record{rec(2, 1, 0, unrelated.Cert), interTA}, reason: dane.ReasonOK, matched: 1},
 		{name: "expired beats not yet valid", chain: chainOf(dupLeaf, dupOld, dupNew, rootA, rootB),
-			rrset: []dane.Record{rec(2, 0, 1, rootB.cert), rec(2, 0, 1, rootA.cert)}, reason: dane.ReasonCertExpired, matched: -1,
+			rrset: []dane.Record{rec(2, 0, 1, rootB.Cert), rec(2, 0, 1, rootA.Cert)}, reason: dane.ReasonCertExpired, matched: -1,
 			detail: []string{"Dup CA"}},
 		{name: "not yet valid beats name mismatch", chain: chainOf(dupLeaf, dupOld, dupNew, rootA, rootB),
-			rrset: []dane.Record{rec(2, 0, 1, p.inter.cert), rec(2, 0, 1, rootB.cert)}, reason: dane.ReasonCertNotYetValid, matched: -1},
+			rrset: []dane.Record{rec(2, 0, 1, p.inter.Cert), rec(2, 0, 1, rootB.Cert)}, reason: dane.ReasonCertNotYetValid, matched: -1},
 	})
 }
 
 func TestVerifyDigestAgility(t *testing.T) {
 	p := newPKI(t)
-	leaf := p.leaf.cert
-	other := mint(t, spec{cn: "other"}).cert
-	otherCA := mint(t, spec{cn: "Other CA", ca: true}).cert
-	chain := []*x509.Certificate{leaf, p.inter.cert}
+	leaf := p.leaf.Cert
+	other := mint(t, testcert.Spec{CommonName: "other"}).Cert
+	otherCA := mint(t, testcert.Spec{CommonName: "Other CA", CA: true}).Cert
+	chain := []*x509.Certificate{leaf, p.inter.Cert}
 	runVerify(t, []verifyCase{
 		{name: "both digests match: the SHA2-512 record authenticates", chain: chain,
 			rrset: []dane.Record{rec(3, 1, 1, leaf), rec(3, 1, 2, leaf)}, reason: dane.ReasonOK, matched: 1},
@@ -255,7 +256,7 @@ func TestVerifyDigestAgility(t *testing.T) {
 		{name: "a SHA2-256 record of another selector still counts", chain: chain,
 			rrset: []dane.Record{rec(3, 0, 1, leaf), rec(3, 1, 2, other)}, reason: dane.ReasonOK, matched: 0},
 		{name: "DANE-TA: only the ignored SHA2-256 record matches", chain: chain,
-			rrset: []dane.Record{rec(2, 0, 1, p.inter.cert), rec(2, 0, 2, otherCA)}, reason: dane.ReasonTLSANoMatch, matched: -1,
+			rrset: []dane.Record{rec(2, 0, 1, p.inter.Cert), rec(2, 0, 2, otherCA)}, reason: dane.ReasonTLSANoMatch, matched: -1,
 			detail: []string{"the server's chain matches only the SHA2-256 record 2 0 1", "published for 2 0"}},
 		{name: "a malformed SHA2-512 record displaces nothing", chain: chain,
 			rrset: []dane.Record{rec(3, 1, 1, leaf), {Usage: 3, Selector: 1, MatchingType: 2, Data: make([]byte, 63)}}, reason: dane.ReasonOK, matched: 0},
@@ -264,11 +265,11 @@ func TestVerifyDigestAgility(t *testing.T) {
 
 func TestVerifyEdges(t *testing.T) {
 	p := newPKI(t)
-	leaf := p.leaf.cert
+	leaf := p.leaf.Cert
 	runVerify(t, []verifyCase{
 		{name: "empty chain", chain: nil, rrset: []dane.Record{rec(3, 1, 1, leaf)}, reason: dane.ReasonTLSANoMatch, matched: -1,
 			detail: []string{"the server presented no certificate"}},
-		{name: "no usable record", chain: []*x509.Certificate{leaf}, rrset: []dane.Record{rec(1, 1, 1, leaf), rec(0, 0, 1, p.root.cert)}, reason: dane.ReasonTLSANoMatch, matched: -1,
+		{name: "no usable record", chain: []*x509.Certificate{leaf}, rrset: []dane.Record{rec(1, 1, 1, leaf), rec(0, 0, 1, p.root.Cert)}, reason: dane.ReasonTLSANoMatch, matched: -1,
 			detail: []string{"no usable record"}},
 		{name: "no record at all", chain: []*x509.Certificate{leaf}, rrset: nil, reason: dane.ReasonTLSANoMatch, matched: -1},
 		{name: "nil certificate in the chain", chain: []*x509.Certificate{leaf, nil}, rrset: []dane.Record{rec(3, 1, 1, leaf)}, reason: dane.ReasonChainInvalid, matched: -1,
@@ -278,9 +279,9 @@ func TestVerifyEdges(t *testing.T) {
 
 func TestVerifyDER(t *testing.T) {
 	p := newPKI(t)
-	rrset := dane.Assess([]dane.Record{rec(2, 0, 1, p.root.cert)})
+	rrset := dane.Assess([]dane.Record{rec(2, 0, 1, p.root.Cert)})
 	opts := dane.Options{ReferenceNames: []string{"mx.example.com"}, Now: now}
-	good := [][]byte{p.leaf.cert.Raw, p.inter.cert.Raw, p.root.cert.Raw}
+	good := [][]byte{p.leaf.Cert.Raw, p.inter.Cert.Raw, p.root.Cert.Raw}
 	tests := []struct {
 		name   string
 		chain  [][]byte
@@ -307,9 +308,9 @@ func TestVerifyDER(t *testing.T) {
 // the wall clock: crypto/x509 would read a zero CurrentTime as time.Now.
 func TestVerifyZeroTime(t *testing.T) {
 	year2 := time.Date(2, 1, 1, 0, 0, 0, 0, time.UTC)
-	root := mint(t, spec{cn: "Ancient Root", ca: true, sinceYear1: true, notAfter: year2})
-	leaf := mint(t, spec{cn: "mx.example.com", dns: []string{"mx.example.com"}, sinceYear1: true, notAfter: year2, parent: root})
-	rrset := dane.Assess([]dane.Record{rec(2, 0, 1, root.cert)})
+	root := testcert.New(t, testcert.Spec{CommonName: "Ancient Root", Organization: org, CA: true, NotAfter: year2})
+	leaf := testcert.New(t, testcert.Spec{CommonName: "mx.example.com", Organization: org, DNSNames: []string{"mx.example.com"}, NotAfter: year2, Parent: root})
+	rrset := dane.Assess([]dane.Record{rec(2, 0, 1, root.Cert)})
 	chain := chainOf(leaf, root)
 	if got := dane.Verify(chain, rrset, dane.Options{ReferenceNames: []string{"mx.example.com"}}); got.Reason != dane.ReasonOK {
 		t.Errorf("zero Now: %v (%s), want OK", got.Reason, got.Detail)
@@ -322,7 +323,7 @@ func TestVerifyZeroTime(t *testing.T) {
 func TestVerifyDoesNotModifyInput(t *testing.T) {
 	p := newPKI(t)
 	chain := chainOf(p.leaf, p.inter)
-	rrset := dane.Assess([]dane.Record{rec(2, 0, 1, p.inter.cert)})
+	rrset := dane.Assess([]dane.Record{rec(2, 0, 1, p.inter.Cert)})
 	before := chain[1].NotAfter
 	dane.Verify(chain, rrset, dane.Options{ReferenceNames: []string{"mx.example.com"}, Now: now})
 	if !chain[1].NotAfter.Equal(before) {

@@ -2,17 +2,12 @@ package engine_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"math/big"
 	"net/netip"
 	"slices"
 	"strings"
@@ -24,6 +19,7 @@ import (
 
 	"github.com/daned/daned/dane"
 	"github.com/daned/daned/engine"
+	"github.com/daned/daned/internal/testcert"
 	"github.com/daned/daned/probe"
 	"github.com/daned/daned/resolver"
 )
@@ -105,27 +101,11 @@ func insecure(t *testing.T, name string, qtype uint16, ttl uint32, rrs ...string
 	return a
 }
 
+// selfSigned is a certificate for mx.example.com, valid from a day before
+// now until notAfter.
 func selfSigned(t *testing.T, notAfter time.Time) *x509.Certificate {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "mx.example.com"},
-		NotBefore:    now.Add(-24 * time.Hour),
-		NotAfter:     notAfter,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return testcert.New(t, testcert.Spec{CommonName: "mx.example.com", NotBefore: now.Add(-24 * time.Hour), NotAfter: notAfter}).Cert
 }
 
 func spki311(c *x509.Certificate) string {

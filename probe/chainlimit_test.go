@@ -2,19 +2,14 @@ package probe_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"fmt"
-	"math/big"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/daned/daned/internal/testcert"
 	"github.com/daned/daned/probe"
 )
 
@@ -22,26 +17,12 @@ import (
 // bytes, padded with subjectAltNames.
 func bigCert(t *testing.T, size int) []byte {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var sans []string
 	for n := 0; n < size; n += 64 {
 		sans = append(sans, fmt.Sprintf("%s.%d.example.net", strings.Repeat("a", 40), len(sans)))
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(3),
-		Subject:      pkix.Name{CommonName: "padding"},
-		DNSNames:     sans,
-		NotBefore:    fixedNow.Add(-time.Hour),
-		NotAfter:     fixedNow.Add(time.Hour),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return der
+	return testcert.New(t, testcert.Spec{CommonName: "padding", DNSNames: sans,
+		NotBefore: fixedNow.Add(-time.Hour), NotAfter: fixedNow.Add(time.Hour)}).Cert.Raw
 }
 
 // TestProbeChainLimits: a server presenting a chain with too many

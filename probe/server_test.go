@@ -2,19 +2,16 @@ package probe_test
 
 import (
 	"bufio"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
 	"net"
 	"net/netip"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/daned/daned/internal/testcert"
 )
 
 // testPKI is a CA and a leaf it signed, made at test time.
@@ -27,54 +24,19 @@ type testPKI struct {
 // them anyway.
 var fixedNow = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
+// pki is made once and shared by every test of the package.
 var pki = sync.OnceValues(func() (*testPKI, error) {
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := testcert.Make(testcert.Spec{CommonName: "daned test CA", CA: true,
+		NotBefore: fixedNow.Add(-time.Hour), NotAfter: fixedNow.Add(10 * 365 * 24 * time.Hour)})
 	if err != nil {
 		return nil, err
 	}
-	caTmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "daned test CA"},
-		NotBefore:             fixedNow.Add(-time.Hour),
-		NotAfter:              fixedNow.Add(10 * 365 * 24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	leaf, err := testcert.Make(testcert.Spec{CommonName: "mx.example.net", DNSNames: []string{"mx.example.net"}, Parent: ca,
+		NotBefore: fixedNow.Add(-time.Hour), NotAfter: fixedNow.Add(365 * 24 * time.Hour)})
 	if err != nil {
 		return nil, err
 	}
-	ca, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		return nil, err
-	}
-	leafKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	leafTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2),
-		Subject:      pkix.Name{CommonName: "mx.example.net"},
-		DNSNames:     []string{"mx.example.net"},
-		NotBefore:    fixedNow.Add(-time.Hour),
-		NotAfter:     fixedNow.Add(365 * 24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, ca, &leafKey.PublicKey, caKey)
-	if err != nil {
-		return nil, err
-	}
-	leaf, err := x509.ParseCertificate(leafDER)
-	if err != nil {
-		return nil, err
-	}
-	return &testPKI{
-		ca:   ca,
-		leaf: leaf,
-		cert: tls.Certificate{Certificate: [][]byte{leafDER, caDER}, PrivateKey: leafKey, Leaf: leaf},
-	}, nil
+	return &testPKI{ca: ca.Cert, leaf: leaf.Cert, cert: leaf.TLS(ca)}, nil
 })
 
 func mustPKI(t *testing.T) *testPKI {

@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +23,7 @@ import (
 
 	"github.com/daned/daned/cache"
 	"github.com/daned/daned/engine"
+	"github.com/daned/daned/internal/fakeclock"
 	danev1 "github.com/daned/daned/proto/dane/v1"
 )
 
@@ -78,22 +78,9 @@ func invalidateOnce(conn *grpc.ClientConn) error {
 	return err
 }
 
-// limitClock is a settable clock for the token buckets.
-type limitClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *limitClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *limitClock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 func TestRateLimitPerCallerAddress(t *testing.T) {
-	clk := &limitClock{t: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)}
-	lim, err := NewLimits(LimitsConfig{Rate: 2, Burst: 3, Now: clk.now})
+	clk := fakeclock.New(time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC))
+	lim, err := NewLimits(LimitsConfig{Rate: 2, Burst: 3, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +129,7 @@ func TestRateLimitPerCallerAddress(t *testing.T) {
 	}
 	_ = rs.CloseSend()
 	// Half a second at 2/s refills one token.
-	clk.add(500 * time.Millisecond)
+	clk.Advance(500 * time.Millisecond)
 	if err := invalidateOnce(a); err != nil {
 		t.Fatalf("after a refill: %v", err)
 	}
@@ -156,8 +143,8 @@ func TestRateLimitPerCallerAddress(t *testing.T) {
 }
 
 func TestRateLimitCountsEachStreamMessage(t *testing.T) {
-	clk := &limitClock{t: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)}
-	lim, err := NewLimits(LimitsConfig{Rate: 1, Burst: 3, Now: clk.now})
+	clk := fakeclock.New(time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC))
+	lim, err := NewLimits(LimitsConfig{Rate: 1, Burst: 3, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,8 +211,8 @@ func TestRateLimitStreamUnderTheLimitEndsNormally(t *testing.T) {
 }
 
 func TestRateLimitBucketsAreBounded(t *testing.T) {
-	clk := &limitClock{t: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)}
-	lim, err := NewLimits(LimitsConfig{Rate: 1, Burst: 1, MaxCallers: 100, Now: clk.now})
+	clk := fakeclock.New(time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC))
+	lim, err := NewLimits(LimitsConfig{Rate: 1, Burst: 1, MaxCallers: 100, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"errors"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"github.com/daned/daned/cache"
 	"github.com/daned/daned/dane"
 	"github.com/daned/daned/engine"
+	"github.com/daned/daned/internal/fakeclock"
 	danev1 "github.com/daned/daned/proto/dane/v1"
 )
 
@@ -47,18 +47,6 @@ func (f *fakeEngine) Validate(ctx context.Context, domain string, opts engine.Op
 		Verdict: dane.Verdict{Action: dane.ActionDeliver, Policy: dane.PolicyDANERequired, Reason: dane.ReasonOK}}, nil
 }
 
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // verdicts returns the decision layer cfg describes, closed when the test
 // ends.
 func verdicts(t *testing.T, cfg cache.ValidatorConfig) *cache.Validator {
@@ -71,7 +59,7 @@ func verdicts(t *testing.T, cfg cache.ValidatorConfig) *cache.Validator {
 	return v
 }
 
-func newCached(t *testing.T, e *fakeEngine, clk *fakeClock) *Server {
+func newCached(t *testing.T, e *fakeEngine, clk *fakeclock.Clock) *Server {
 	t.Helper()
 	e.now = clk.Now
 	s, err := New(Config{Verdicts: verdicts(t, cache.ValidatorConfig{Upstream: e, Size: 100, Now: clk.Now}), Now: clk.Now})
@@ -84,7 +72,7 @@ func newCached(t *testing.T, e *fakeEngine, clk *fakeClock) *Server {
 // TestVerdictCache: the gRPC door says what the decision layer decided:
 // from_cache, the TTL that remains, bypass_cache, Invalidate.
 func TestVerdictCache(t *testing.T) {
-	clk := &fakeClock{t: time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)}
+	clk := fakeclock.New(time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC))
 	e := &fakeEngine{ttl: 100 * time.Second}
 	s := newCached(t, e, clk)
 	ctx := context.Background()

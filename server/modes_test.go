@@ -44,7 +44,7 @@ var modes = []struct {
 	}},
 }
 
-func modeEngineConfig(w *testworld.World) config.Engine { return danedtest.EngineConfig(w, "") }
+func modeEngineConfig(w *testworld.World) config.EngineFlags { return danedtest.EngineConfig(w, "") }
 
 // embeddedFlags points embedded mode at the world: its root DS as the
 // trust anchor, and an unbound.conf with its stub zones (they carry
@@ -70,7 +70,7 @@ func embeddedFlags(t testing.TB, w *testworld.World) config.ResolverFlags {
 
 // serveEngine serves a daned whose engine ec builds (with the resolver
 // mode ec and rf select) and returns a client of it.
-func serveEngine(t testing.TB, ec config.Engine, rf config.ResolverFlags) danev1.DaneServiceClient {
+func serveEngine(t testing.TB, ec config.EngineFlags, rf config.ResolverFlags) danev1.DaneServiceClient {
 	t.Helper()
 	ec.ResolverFlags = rf
 	built, err := ec.Build()

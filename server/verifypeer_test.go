@@ -1,20 +1,16 @@
 package server
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
-	"math/big"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/daned/daned/dane"
 	"github.com/daned/daned/engine"
+	"github.com/daned/daned/internal/testcert"
 	danev1 "github.com/daned/daned/proto/dane/v1"
 )
 
@@ -22,21 +18,7 @@ var peerNow = time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 
 func selfSigned(t *testing.T, cn string) *x509.Certificate {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn}, DNSNames: []string{cn},
-		NotBefore: peerNow.Add(-time.Hour), NotAfter: peerNow.Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return testcert.SelfSigned(t, cn, peerNow.Add(-time.Hour), peerNow.Add(time.Hour)).Cert
 }
 
 func spkiRecord(c *x509.Certificate) dane.AssessedRecord {

@@ -154,15 +154,15 @@ type Lookuper interface {
 	Lookup(ctx context.Context, name string, qtype uint16) (*resolver.Answer, error)
 }
 
-// Resolver counts the queries that reach the resolver.
-type Resolver struct {
-	Next    Lookuper
-	Metrics *Metrics
+// CountingResolver counts the queries that reach the resolver.
+type CountingResolver struct {
+	Upstream Lookuper
+	Metrics  *Metrics
 }
 
 // Lookup implements Lookuper.
-func (r Resolver) Lookup(ctx context.Context, name string, qtype uint16) (*resolver.Answer, error) {
-	a, err := r.Next.Lookup(ctx, name, qtype)
+func (r CountingResolver) Lookup(ctx context.Context, name string, qtype uint16) (*resolver.Answer, error) {
+	a, err := r.Upstream.Lookup(ctx, name, qtype)
 	if r.Metrics != nil {
 		rcode, security := "NOERROR", "unknown"
 		switch {
@@ -187,20 +187,20 @@ func (r Resolver) Lookup(ctx context.Context, name string, qtype uint16) (*resol
 	return a, err
 }
 
-// ProbeFunc is a prober (probe.Prober, or a cache over it).
-type ProbeFunc interface {
+// Prober is a prober (probe.Prober, or a cache over it).
+type Prober interface {
 	Probe(ctx context.Context, addr netip.Addr, sni string) *probe.Result
 }
 
-// Prober counts the probes that reach the network, by outcome.
-type Prober struct {
-	Next    ProbeFunc
-	Metrics *Metrics
+// CountingProber counts the probes that reach the network, by outcome.
+type CountingProber struct {
+	Upstream Prober
+	Metrics  *Metrics
 }
 
-// Probe implements ProbeFunc.
-func (p Prober) Probe(ctx context.Context, addr netip.Addr, sni string) *probe.Result {
-	r := p.Next.Probe(ctx, addr, sni)
+// Probe implements Prober.
+func (p CountingProber) Probe(ctx context.Context, addr netip.Addr, sni string) *probe.Result {
+	r := p.Upstream.Probe(ctx, addr, sni)
 	if p.Metrics != nil {
 		p.Metrics.probes.Add(ctx, 1, metric.WithAttributes(attribute.String("outcome", ProbeOutcome(r))))
 	}

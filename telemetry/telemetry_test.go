@@ -138,13 +138,13 @@ func TestMetricsEndpoint(t *testing.T) {
 	m.Validation(ctx, "DELIVER", "OK", true, 100*time.Microsecond)
 	m.Validation(ctx, "DEFER", "TLSA_NO_MATCH", false, time.Second)
 	m.InFlight(ctx, 2)
-	ok := telemetry.Resolver{Next: fakeLookup{}, Metrics: m}
-	bad := telemetry.Resolver{Next: fakeLookup{err: &resolver.QueryError{Kind: resolver.ErrBogus, Rcode: dns.RcodeServerFailure}}, Metrics: m}
+	ok := telemetry.CountingResolver{Upstream: fakeLookup{}, Metrics: m}
+	bad := telemetry.CountingResolver{Upstream: fakeLookup{err: &resolver.QueryError{Kind: resolver.ErrBogus, Rcode: dns.RcodeServerFailure}}, Metrics: m}
 	_, _ = ok.Lookup(ctx, "example.com", dns.TypeMX)
 	_, _ = ok.Lookup(ctx, "example.com", dns.TypeMX)
 	_, _ = bad.Lookup(ctx, "bogus.example", dns.TypeTLSA)
-	telemetry.Prober{Next: fakeProbe{}, Metrics: m}.Probe(ctx, netip.MustParseAddr("192.0.2.1"), "mx")
-	telemetry.Prober{Next: fakeProbe{err: fmt.Errorf("%w", probe.ErrNoSTARTTLS)}, Metrics: m}.Probe(ctx, netip.MustParseAddr("192.0.2.1"), "mx")
+	telemetry.CountingProber{Upstream: fakeProbe{}, Metrics: m}.Probe(ctx, netip.MustParseAddr("192.0.2.1"), "mx")
+	telemetry.CountingProber{Upstream: fakeProbe{err: fmt.Errorf("%w", probe.ErrNoSTARTTLS)}, Metrics: m}.Probe(ctx, netip.MustParseAddr("192.0.2.1"), "mx")
 	lru, _ := cache.NewLRU[string, int](10, nil)
 	lru.Add("a", 1, time.Minute)
 	lru.Get("a")
@@ -203,7 +203,7 @@ func TestNilMetricsRecordNothing(t *testing.T) {
 	if err := m.ObserveCaches(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := (telemetry.Resolver{Next: fakeLookup{err: errors.New("x")}}).Lookup(context.Background(), "a.example", dns.TypeA); err == nil {
+	if _, err := (telemetry.CountingResolver{Upstream: fakeLookup{err: errors.New("x")}}).Lookup(context.Background(), "a.example", dns.TypeA); err == nil {
 		t.Fatal("error lost")
 	}
 }

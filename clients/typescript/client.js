@@ -11,12 +11,20 @@
 // A verdict is data: a domain that fails DANE resolves normally with action
 // DEFER or REJECT; a ConnectError is thrown only for problems with the call
 // itself (Code.InvalidArgument for a malformed domain).
+//
+// Like the Go client (clients/go), every unary call is retried when daned
+// answers Unavailable, and only then: 4 attempts in all, 100 ms before the
+// first retry, doubling up to 2 s, each attempt under its own timeout, never
+// past the caller's AbortSignal. callWithRetry is that rule on its own.
 
-import { createClient } from "@connectrpc/connect";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { DaneService } from "./gen/dane/v1/dane_pb.js";
 
 export * from "./gen/dane/v1/dane_pb.js";
+
+/** The retry defaults, the Go client's (daneclient.Dial). */
+export const retryDefaults = Object.freeze({ maxAttempts: 4, backoffMs: 100, maxBackoffMs: 2000 });
 
 /**
  * createDanedClient returns a DaneService client for daned at target
@@ -24,15 +32,90 @@ export * from "./gen/dane/v1/dane_pb.js";
  * on loopback or in the same pod; use an "https://" URL (and nodeOptions
  * with ca, cert and key for mTLS) otherwise.
  *
+ * timeoutMs bounds each attempt (default 30 s; 0 leaves only the caller's
+ * signal). Unary calls are retried on Unavailable as callWithRetry says,
+ * with maxAttempts, backoffMs and maxBackoffMs (retryDefaults when unset;
+ * maxAttempts 1 disables retries); ValidateStream is not retried.
+ * interceptors go to the transport (tracing, headers, counting calls).
+ *
  * @param {string} target
- * @param {{timeoutMs?: number, nodeOptions?: object}} [opts]
+ * @param {{timeoutMs?: number, nodeOptions?: object, interceptors?: import("@connectrpc/connect").Interceptor[],
+ *          maxAttempts?: number, backoffMs?: number, maxBackoffMs?: number}} [opts]
  */
 export function createDanedClient(target, opts = {}) {
+  const retry = retryOptions(opts);
   const baseUrl = /^https?:\/\//.test(target) ? target : `http://${target}`;
   const transport = createGrpcTransport({
     baseUrl,
     defaultTimeoutMs: opts.timeoutMs ?? 30_000,
     nodeOptions: opts.nodeOptions,
+    interceptors: opts.interceptors,
   });
-  return createClient(DaneService, transport);
+  const client = createClient(DaneService, transport);
+  for (const method of DaneService.methods) {
+    if (method.methodKind !== "unary") continue;
+    const call = client[method.localName];
+    client[method.localName] = (request, callOptions) =>
+      callWithRetry(() => call(request, callOptions), { ...retry, signal: callOptions?.signal });
+  }
+  return client;
+}
+
+/**
+ * callWithRetry calls fn, and calls it again while it throws a ConnectError
+ * with Code.Unavailable, up to maxAttempts calls in all: every other error
+ * is an answer and is thrown at once. The wait before the first retry is
+ * backoffMs; it doubles after each retry up to maxBackoffMs. When signal
+ * aborts during a wait, the last error is thrown without a further call.
+ *
+ * @template T
+ * @param {() => Promise<T>} fn
+ * @param {{maxAttempts?: number, backoffMs?: number, maxBackoffMs?: number, signal?: AbortSignal}} [opts]
+ * @returns {Promise<T>}
+ */
+export async function callWithRetry(fn, opts = {}) {
+  const { maxAttempts, backoffMs, maxBackoffMs } = retryOptions(opts);
+  let wait = backoffMs;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (ConnectError.from(err).code !== Code.Unavailable || attempt >= maxAttempts) throw err;
+      if (!(await sleep(wait, opts.signal))) throw err;
+      wait = Math.min(2 * wait, maxBackoffMs);
+    }
+  }
+}
+
+// retryOptions fills in retryDefaults and refuses what daneclient.Dial
+// refuses.
+function retryOptions(opts) {
+  const o = {
+    maxAttempts: opts.maxAttempts ?? retryDefaults.maxAttempts,
+    backoffMs: opts.backoffMs ?? retryDefaults.backoffMs,
+    maxBackoffMs: opts.maxBackoffMs ?? retryDefaults.maxBackoffMs,
+  };
+  if (!Number.isInteger(o.maxAttempts) || o.maxAttempts < 1) {
+    throw new RangeError(`daned client: maxAttempts must be an integer of at least 1, not ${o.maxAttempts}`);
+  }
+  if (!(o.backoffMs >= 0) || !(o.maxBackoffMs >= o.backoffMs)) {
+    throw new RangeError("daned client: backoffMs must not be negative, maxBackoffMs not below backoffMs");
+  }
+  return o;
+}
+
+// sleep resolves true after ms, or false as soon as signal aborts.
+function sleep(ms, signal) {
+  if (signal?.aborted) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve(true);
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
 }

@@ -63,7 +63,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fs := flag.NewFlagSet("danectl check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var ec config.Engine
+	var ec config.EngineFlags
 	ec.Register(fs)
 	serverAddr := fs.String("server", "", "daned to ask (host:port); empty runs the engine in-process")
 	asJSON := fs.Bool("json", false, "print the ValidateResponse as protojson")
@@ -116,7 +116,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 // check asks a server, or runs the engine in-process.
-func check(ctx context.Context, domain, serverAddr string, policyOnly bool, ec *config.Engine) (*danev1.ValidateResponse, error) {
+func check(ctx context.Context, domain, serverAddr string, policyOnly bool, ec *config.EngineFlags) (*danev1.ValidateResponse, error) {
 	if serverAddr != "" {
 		conn, err := grpc.NewClient(serverAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {

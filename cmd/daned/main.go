@@ -26,9 +26,16 @@ import (
 )
 
 func main() {
+	// Signals first, before any flag is read: SIGHUP's default action
+	// ends the process, and a reload request (a certificate renewal hook,
+	// a configuration manager) may come while daned is still starting.
+	// From here to exit SIGHUP is caught; run reloads TLS on each one once
+	// it serves, including one that came before.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stderr); err != nil {
+	if err := run(ctx, os.Args[1:], os.Stderr, hup); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			os.Exit(0)
 		}
@@ -39,11 +46,12 @@ func main() {
 
 // run starts the server and blocks until ctx ends, then shuts down:
 // health NOT_SERVING, a lame-duck period, GracefulStop bounded by a
-// deadline, then Stop.
-func run(ctx context.Context, args []string, stderr io.Writer) error {
+// deadline, then Stop. Each value received from hup (SIGHUP) once the
+// listener is up reloads the TLS files; nil never reloads.
+func run(ctx context.Context, args []string, stderr io.Writer, hup <-chan os.Signal) error {
 	fs := flag.NewFlagSet("daned", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var ec config.Engine
+	var ec config.EngineFlags
 	ec.Register(fs)
 	listen := fs.String("listen", "127.0.0.1:8053", "gRPC listen address (host:port)")
 	lameDuck := fs.Duration("lame-duck", 2*time.Second, "time between reporting NOT_SERVING and refusing new requests at shutdown")
@@ -121,7 +129,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		lis.Close()
 		return err
 	}
-	stopReload := reloadOnHUP(ctx, tlsSrv, logger)
+	stopReload := reloadOnHUP(ctx, hup, tlsSrv, logger)
 	defer stopReload()
 	g := grpc.NewServer(append(opts, grpc.StatsHandler(otelgrpc.NewServerHandler(
 		otelgrpc.WithTracerProvider(tel.TracerProvider), otelgrpc.WithMeterProvider(tel.MeterProvider))))...)

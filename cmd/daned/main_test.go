@@ -38,7 +38,7 @@ func (s *syncBuffer) String() string {
 
 func TestHelpListsEveryFlagWithEnvAndDefault(t *testing.T) {
 	var out syncBuffer
-	err := run(context.Background(), []string{"--help"}, &out)
+	err := run(context.Background(), []string{"--help"}, &out, nil)
 	if !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("run --help: %v", err)
 	}
@@ -80,7 +80,7 @@ func TestRejectsBadConfiguration(t *testing.T) {
 				t.Setenv(k, v)
 			}
 			var out syncBuffer
-			err := run(context.Background(), append([]string{"--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"}, tt.args...), &out)
+			err := run(context.Background(), append([]string{"--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"}, tt.args...), &out, nil)
 			if err == nil || !strings.Contains(err.Error()+out.String(), tt.want) {
 				t.Fatalf("run %v: %v (output %q), want an error about %q", tt.args, err, out.String(), tt.want)
 			}
@@ -96,7 +96,7 @@ func TestServesHealthAndShutsDownGracefully(t *testing.T) {
 	var out syncBuffer
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--lame-duck", "300ms", "--shutdown-timeout", "2s"}, &out)
+		done <- run(ctx, []string{"--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--lame-duck", "300ms", "--shutdown-timeout", "2s"}, &out, nil)
 	}()
 	var addr string
 	deadline := time.Now().Add(10 * time.Second)

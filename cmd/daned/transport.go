@@ -7,9 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -94,13 +92,12 @@ func isLoopback(addr net.Addr) bool {
 	return ok && a.IP.IsLoopback()
 }
 
-// reloadOnHUP reloads the TLS files on each SIGHUP until ctx ends, and
-// returns a function that stops watching and waits for the watcher to
-// end. Without TLS a SIGHUP is logged and otherwise ignored (it no longer
-// kills daned).
-func reloadOnHUP(ctx context.Context, tlsSrv *tlsconfig.Server, logger *slog.Logger) (stop func()) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
+// reloadOnHUP reloads the TLS files on each value from hup until ctx
+// ends, and returns a function that stops watching and waits for the
+// watcher to end. Without TLS a SIGHUP is logged and otherwise ignored.
+// The caller owns hup and its signal.Notify: main installs it first
+// thing, so that a SIGHUP while daned starts does not end it.
+func reloadOnHUP(ctx context.Context, hup <-chan os.Signal, tlsSrv *tlsconfig.Server, logger *slog.Logger) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -124,7 +121,6 @@ func reloadOnHUP(ctx context.Context, tlsSrv *tlsconfig.Server, logger *slog.Log
 		}
 	}()
 	return func() {
-		signal.Stop(hup)
 		cancel()
 		<-done
 	}

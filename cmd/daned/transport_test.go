@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	daneclient "github.com/daned/daned/clients/go"
+	"github.com/daned/daned/internal/testcert"
 	danev1 "github.com/daned/daned/proto/dane/v1"
 )
 
@@ -27,6 +28,10 @@ import (
 type daned struct {
 	addr string
 	out  *syncBuffer
+	// hup is run's SIGHUP channel: a send is a SIGHUP to this daned
+	// alone, where a real signal would reach every daned of the test
+	// binary.
+	hup chan os.Signal
 }
 
 // quickResolver points daned at a resolver port where nothing answers, so
@@ -42,8 +47,9 @@ func startDaned(t testing.TB, args ...string) *daned {
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &syncBuffer{}
 	done := make(chan error, 1)
+	hup := make(chan os.Signal, 1)
 	base := append([]string{"--metrics-listen", "127.0.0.1:0", "--lame-duck", "0s", "--shutdown-timeout", "2s"}, quickResolver...)
-	go func() { done <- run(ctx, append(base, args...), out) }()
+	go func() { done <- run(ctx, append(base, args...), out, hup) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -58,7 +64,7 @@ func startDaned(t testing.TB, args ...string) *daned {
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		if m := listenRE.FindStringSubmatch(out.String()); m != nil {
-			return &daned{addr: m[1], out: out}
+			return &daned{addr: m[1], out: out, hup: hup}
 		}
 		select {
 		case err := <-done:
@@ -121,7 +127,7 @@ func TestTransportConfigurationRejected(t *testing.T) {
 	dir := t.TempDir()
 	ca := newCA(t, "daned test CA")
 	srv := ca.serverCert(t, "daned")
-	cert, key := writeFile(t, dir, "cert.pem", srv.certPEM), writeFile(t, dir, "key.pem", srv.keyPEM)
+	cert, key := writeFile(t, dir, "cert.pem", srv.CertPEM), writeFile(t, dir, "key.pem", srv.KeyPEM)
 	garbage := writeFile(t, dir, "garbage.pem", []byte("not PEM\n"))
 	tests := []struct {
 		name string
@@ -146,7 +152,7 @@ func TestTransportConfigurationRejected(t *testing.T) {
 				t.Setenv(k, v)
 			}
 			var out syncBuffer
-			err := run(context.Background(), append(append([]string{"--metrics-listen", "127.0.0.1:0"}, quickResolver...), tt.args...), &out)
+			err := run(context.Background(), append(append([]string{"--metrics-listen", "127.0.0.1:0"}, quickResolver...), tt.args...), &out, nil)
 			if err == nil {
 				t.Fatalf("run %v started; want an error", tt.args)
 			}
@@ -173,7 +179,7 @@ func TestTLSOnly(t *testing.T) {
 	ca := newCA(t, "daned test CA")
 	srv := ca.serverCert(t, "daned")
 	d := startDaned(t, "--listen", "127.0.0.1:0",
-		"--tls-cert", writeFile(t, dir, "cert.pem", srv.certPEM), "--tls-key", writeFile(t, dir, "key.pem", srv.keyPEM))
+		"--tls-cert", writeFile(t, dir, "cert.pem", srv.CertPEM), "--tls-key", writeFile(t, dir, "key.pem", srv.KeyPEM))
 	d.waitLog(t, "mutual_tls=false")
 
 	t.Run("TLS client", func(t *testing.T) {
@@ -213,21 +219,21 @@ func TestMutualTLSAndAllowList(t *testing.T) {
 	other := newCA(t, "another CA")
 	srv := ca.serverCert(t, "daned")
 	d := startDaned(t, "--listen", "127.0.0.1:0",
-		"--tls-cert", writeFile(t, dir, "cert.pem", srv.certPEM), "--tls-key", writeFile(t, dir, "key.pem", srv.keyPEM),
-		"--client-ca", writeFile(t, dir, "ca.pem", ca.pem),
+		"--tls-cert", writeFile(t, dir, "cert.pem", srv.CertPEM), "--tls-key", writeFile(t, dir, "key.pem", srv.KeyPEM),
+		"--client-ca", writeFile(t, dir, "ca.pem", ca.CertPEM),
 		"--client-allow", "mta1.example.net, spiffe://example.net/mta/2", "--client-allow", "mta3")
 	d.waitLog(t, "mutual_tls=true")
 
-	withCert := func(l *leaf) credentials.TransportCredentials {
+	withCert := func(l *testcert.Cert) credentials.TransportCredentials {
 		cfg := &tls.Config{RootCAs: pool(ca), ServerName: "localhost"}
 		if l != nil {
-			cfg.Certificates = []tls.Certificate{l.tls}
+			cfg.Certificates = []tls.Certificate{l.TLS()}
 		}
 		return credentials.NewTLS(cfg)
 	}
 	tests := []struct {
 		name       string
-		cert       *leaf
+		cert       *testcert.Cert
 		want       codes.Code
 		wantHealth codes.Code
 	}{
@@ -270,7 +276,7 @@ func TestMutualTLSAndAllowList(t *testing.T) {
 	})
 	t.Run("Go client with WithTLS", func(t *testing.T) {
 		mta := ca.clientCert(t, "mta1", []string{"mta1.example.net"})
-		c, err := daneclient.Dial(d.addr, daneclient.WithTLS(&tls.Config{RootCAs: pool(ca), ServerName: "localhost", Certificates: []tls.Certificate{mta.tls}}),
+		c, err := daneclient.Dial(d.addr, daneclient.WithTLS(&tls.Config{RootCAs: pool(ca), ServerName: "localhost", Certificates: []tls.Certificate{mta.TLS()}}),
 			daneclient.WithTimeout(5*time.Second))
 		if err != nil {
 			t.Fatal(err)
@@ -293,10 +299,10 @@ func TestSIGHUPReloadsCertificateAndKeepsConnections(t *testing.T) {
 	ca := newCA(t, "daned test CA")
 	first, second := ca.serverCert(t, "daned first"), ca.serverCert(t, "daned second")
 	client := ca.clientCert(t, "mta1", nil)
-	certFile, keyFile := writeFile(t, dir, "cert.pem", first.certPEM), writeFile(t, dir, "key.pem", first.keyPEM)
+	certFile, keyFile := writeFile(t, dir, "cert.pem", first.CertPEM), writeFile(t, dir, "key.pem", first.KeyPEM)
 	d := startDaned(t, "--listen", "127.0.0.1:0", "--tls-cert", certFile, "--tls-key", keyFile,
-		"--client-ca", writeFile(t, dir, "ca.pem", ca.pem))
-	cfg := &tls.Config{RootCAs: pool(ca), ServerName: "localhost", Certificates: []tls.Certificate{client.tls}, NextProtos: []string{"h2"}}
+		"--client-ca", writeFile(t, dir, "ca.pem", ca.CertPEM))
+	cfg := &tls.Config{RootCAs: pool(ca), ServerName: "localhost", Certificates: []tls.Certificate{client.TLS()}, NextProtos: []string{"h2"}}
 	served := func() *x509.Certificate {
 		t.Helper()
 		c, err := tls.Dial("tcp", d.addr, cfg)
@@ -308,9 +314,7 @@ func TestSIGHUPReloadsCertificateAndKeepsConnections(t *testing.T) {
 	}
 	hup := func(wantLog string, n int) {
 		t.Helper()
-		if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
-			t.Fatal(err)
-		}
+		d.hup <- syscall.SIGHUP
 		deadline := time.Now().Add(5 * time.Second)
 		for strings.Count(d.out.String(), wantLog) < n {
 			if time.Now().After(deadline) {
@@ -320,7 +324,7 @@ func TestSIGHUPReloadsCertificateAndKeepsConnections(t *testing.T) {
 		}
 	}
 
-	if got := served(); !bytes.Equal(got.Raw, first.x509.Raw) {
+	if got := served(); !bytes.Equal(got.Raw, first.Cert.Raw) {
 		t.Fatalf("served %s, want the first certificate", got.Subject)
 	}
 	old := d.dial(t, credentials.NewTLS(cfg))
@@ -330,10 +334,10 @@ func TestSIGHUPReloadsCertificateAndKeepsConnections(t *testing.T) {
 
 	// New files, then SIGHUP: new connections see the new certificate,
 	// the established one goes on working.
-	writeFile(t, dir, "cert.pem", second.certPEM)
-	writeFile(t, dir, "key.pem", second.keyPEM)
+	writeFile(t, dir, "cert.pem", second.CertPEM)
+	writeFile(t, dir, "key.pem", second.KeyPEM)
 	hup("TLS reloaded", 1)
-	if got := served(); !bytes.Equal(got.Raw, second.x509.Raw) {
+	if got := served(); !bytes.Equal(got.Raw, second.Cert.Raw) {
 		t.Fatalf("after reload served %s, want the second certificate", got.Subject)
 	}
 	if err := invalidate(old); err != nil {
@@ -343,13 +347,13 @@ func TestSIGHUPReloadsCertificateAndKeepsConnections(t *testing.T) {
 	// A broken file is refused and the second certificate stays.
 	writeFile(t, dir, "cert.pem", []byte("-----BEGIN CERTIFICATE-----\ntruncated\n"))
 	hup("TLS reload failed", 1)
-	if got := served(); !bytes.Equal(got.Raw, second.x509.Raw) {
+	if got := served(); !bytes.Equal(got.Raw, second.Cert.Raw) {
 		t.Fatalf("after a failed reload served %s, want the second certificate still", got.Subject)
 	}
 	// A key that does not match the certificate is refused too.
-	writeFile(t, dir, "cert.pem", first.certPEM)
+	writeFile(t, dir, "cert.pem", first.CertPEM)
 	hup("TLS reload failed", 2)
-	if got := served(); !bytes.Equal(got.Raw, second.x509.Raw) {
+	if got := served(); !bytes.Equal(got.Raw, second.Cert.Raw) {
 		t.Fatalf("after a mismatched key served %s, want the second certificate still", got.Subject)
 	}
 	if err := invalidate(old); err != nil {
@@ -435,7 +439,7 @@ func TestMaxConcurrentStreams(t *testing.T) {
 
 func TestHelpListsTransportFlags(t *testing.T) {
 	var out syncBuffer
-	_ = run(context.Background(), []string{"--help"}, &out)
+	_ = run(context.Background(), []string{"--help"}, &out, nil)
 	for _, want := range []string{
 		"--tls-cert (DANED_TLS_CERT",
 		"--tls-key (DANED_TLS_KEY",

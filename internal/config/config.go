@@ -97,9 +97,10 @@ func (p *Prefixes) Set(v string) error {
 	return nil
 }
 
-// Engine holds the flags that configure the resolver, the prober and the
-// engine.
-type Engine struct {
+// EngineFlags holds the flags that configure the resolver, the prober,
+// their caches and the engine; Build and BuildService make the engine
+// from them.
+type EngineFlags struct {
 	ResolverFlags
 	Resolver         string
 	ResolverTrusted  bool
@@ -125,8 +126,8 @@ type Engine struct {
 	Metrics *telemetry.Metrics
 }
 
-// Register defines the engine flags on fs with their production defaults.
-func (c *Engine) Register(fs *flag.FlagSet) {
+// Register defines the flags on fs with their production defaults.
+func (c *EngineFlags) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.Resolver, "resolver", DefaultResolver, ResolverUsage)
 	fs.BoolVar(&c.ResolverTrusted, "resolver-trusted", false, "allow a resolver that is not on loopback (the channel to it must be trusted, RFC 7672 §2.1.1)")
 	fs.DurationVar(&c.ResolverTimeout, "resolver-timeout", 2*time.Second, "deadline of one DNS query attempt")
@@ -190,13 +191,13 @@ func (b *Built) Close() error {
 
 // Build makes an engine without caches, for one-shot use (danectl's
 // in-process check, tests). Close the result when done with it.
-func (c *Engine) Build() (*Built, error) { return c.build(false) }
+func (c *EngineFlags) Build() (*Built, error) { return c.build(false) }
 
 // BuildService makes the engine of a long-running service and the
 // decision layer over it: the verdicts, and the resolver's and prober's
 // answers, are cached, each cache bounded by --cache-size (none when it
 // is 0: identical concurrent requests still share one validation).
-func (c *Engine) BuildService() (*Built, error) {
+func (c *EngineFlags) BuildService() (*Built, error) {
 	b, err := c.build(c.CacheSize > 0)
 	if err != nil {
 		return nil, err
@@ -215,7 +216,7 @@ func (c *Engine) BuildService() (*Built, error) {
 	return b, nil
 }
 
-func (c *Engine) build(cached bool) (_ *Built, err error) {
+func (c *EngineFlags) build(cached bool) (_ *Built, err error) {
 	res, err := NewResolver(c, c.ResolverFlags)
 	if err != nil {
 		return nil, err
@@ -252,8 +253,8 @@ func (c *Engine) build(cached bool) (_ *Built, err error) {
 	}
 	// Counted below the caches: the metrics count what reaches the
 	// network.
-	var lookup engine.Lookuper = telemetry.Resolver{Next: res, Metrics: c.Metrics}
-	var prober engine.Prober = telemetry.Prober{Next: pr, Metrics: c.Metrics}
+	var lookup engine.Lookuper = telemetry.CountingResolver{Upstream: res, Metrics: c.Metrics}
+	var prober engine.Prober = telemetry.CountingProber{Upstream: pr, Metrics: c.Metrics}
 	if cached {
 		if b.DNS, err = cache.NewResolver(cache.ResolverConfig{
 			Upstream:     lookup,

@@ -12,7 +12,7 @@ import (
 func TestEnvThenFlags(t *testing.T) {
 	fs := flag.NewFlagSet("t", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	var ec config.Engine
+	var ec config.EngineFlags
 	ec.Register(fs)
 	env := map[string]string{
 		"DANED_RESOLVER":    "127.0.0.2:5353",
@@ -39,7 +39,7 @@ func TestEnvThenFlags(t *testing.T) {
 
 func TestApplyEnvReportsBadValues(t *testing.T) {
 	fs := flag.NewFlagSet("t", flag.ContinueOnError)
-	var ec config.Engine
+	var ec config.EngineFlags
 	ec.Register(fs)
 	err := config.ApplyEnv(fs, func(k string) (string, bool) {
 		if k == "DANED_PROBE_PORT" {

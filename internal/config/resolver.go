@@ -53,7 +53,7 @@ func (c *ResolverFlags) Register(fs *flag.FlagSet) {
 // lookup may take c.ResolverTimeout times resolver.DefaultAttempts, the
 // budget of an upstream lookup. An embedded resolver holds a libunbound
 // context: it implements io.Closer.
-func NewResolver(c *Engine, rf ResolverFlags) (engine.Lookuper, error) {
+func NewResolver(c *EngineFlags, rf ResolverFlags) (engine.Lookuper, error) {
 	if c.Resolver == EmbeddedResolver {
 		if !resolver.EmbeddedAvailable {
 			return nil, resolver.ErrNoCgo

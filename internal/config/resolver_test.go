@@ -16,7 +16,7 @@ func TestNewResolver(t *testing.T) {
 		t.Errorf("DefaultResolver = %q, want %q", config.DefaultResolver, want)
 	}
 
-	up := &config.Engine{Resolver: "127.0.0.1:53"}
+	up := &config.EngineFlags{Resolver: "127.0.0.1:53"}
 	if _, err := config.NewResolver(up, config.ResolverFlags{}); err != nil {
 		t.Errorf("upstream: %v", err)
 	}
@@ -24,7 +24,7 @@ func TestNewResolver(t *testing.T) {
 		t.Errorf("--trust-anchor with an upstream resolver: %v, want refused", err)
 	}
 
-	emb := &config.Engine{Resolver: config.EmbeddedResolver}
+	emb := &config.EngineFlags{Resolver: config.EmbeddedResolver}
 	r, err := config.NewResolver(emb, config.ResolverFlags{})
 	switch {
 	case !resolver.EmbeddedAvailable:

@@ -76,7 +76,7 @@ func runChild(t *testing.T, out string) {
 		t.Fatal(err)
 	}
 
-	ec := config.Engine{
+	ec := config.EngineFlags{
 		Resolver:         "127.0.0.1:53",
 		ResolverTimeout:  2 * time.Second,
 		HeloName:         "conformance.daned.test",

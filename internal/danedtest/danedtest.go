@@ -1,8 +1,10 @@
-// Package danedtest runs daned for tests of its clients: the loopback
-// DNSSEC test world, a real Unbound validating it, and daned's gRPC
-// server on a loopback port, all stopped with t.Cleanup. It is the
-// server/e2e_test.go setup, shared by the tests of clients/ and
-// examples/. It is not for production use.
+// Package danedtest serves daned over gRPC on loopback for tests: Start
+// runs the loopback DNSSEC test world, a real Unbound validating it and
+// daned's gRPC server (all stopped with t.Cleanup), Serve puts a server
+// the test built on a loopback listener, and EngineConfig holds the
+// engine flags of such tests. The tests of server/, cmd/danectl,
+// clients/, examples/ and internal/soak share it. It is test support: no
+// production package imports it.
 package danedtest
 
 import (
@@ -32,8 +34,8 @@ type Env struct {
 // world: the given upstream resolver ("" leaves Resolver for the caller
 // to set), probes allowed into the world's loopback block, and deadlines
 // short enough for tests.
-func EngineConfig(w *testworld.World, resolverAddr string) config.Engine {
-	return config.Engine{
+func EngineConfig(w *testworld.World, resolverAddr string) config.EngineFlags {
+	return config.EngineFlags{
 		Resolver:         resolverAddr,
 		ResolverTimeout:  2 * time.Second,
 		HeloName:         "daned.test",

@@ -43,7 +43,7 @@ type Env struct {
 	Proxy  *faultdns.Proxy
 	Built  *config.Built
 	Client danev1.DaneServiceClient
-	Config config.Engine
+	Config config.EngineFlags
 	// Addr is daned's gRPC address.
 	Addr string
 }
@@ -66,7 +66,7 @@ func Start(t testing.TB, o Options) *Env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = px.Close() })
-	ec := config.Engine{
+	ec := config.EngineFlags{
 		Resolver:         px.Addr(),
 		ResolverTimeout:  orDefault(o.ResolverTimeout, 500*time.Millisecond),
 		HeloName:         "daned.test",

@@ -8,9 +8,9 @@
 // and TCP) on its own address in a random block 127.X.Y.0/24, all zones
 // on one common port; the SMTP servers use further addresses of that block
 // on a second common port (and optionally [::1]). Keys (ECDSAP256SHA256),
-// signatures, NSEC chains, DS records and X.509 certificates are all made
-// at start, so nothing is read from disk and nothing is shared between
-// runs.
+// signatures, NSEC or NSEC3 chains, DS records and X.509 certificates are
+// all made at start, so nothing is read from disk and nothing is shared
+// between runs.
 //
 // The standard catalogue (see [Catalogue]) holds one zone per DANE case of
 // RFC 7672: passing DANE-EE and DANE-TA records, mismatches, missing

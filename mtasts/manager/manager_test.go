@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/daned/daned/internal/fakeclock"
 	"github.com/daned/daned/mtasts"
 	"github.com/daned/daned/mtasts/fetch"
 	"github.com/daned/daned/mtasts/internal/testca"
@@ -30,24 +31,6 @@ const (
 	testing_ = "version: STSv1\nmode: testing\nmx: mx1.example.test\nmax_age: 86400\n"
 	none     = "version: STSv1\nmode: none\nmax_age: 86400\n"
 )
-
-// fakeClock is the manager's clock, moved by the test.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // fakeTXT serves _mta-sts TXT records from a map.
 type fakeTXT struct {
@@ -119,7 +102,7 @@ func (h *policyHost) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 type world struct {
-	clock *fakeClock
+	clock *fakeclock.Clock
 	txt   *fakeTXT
 	host  *policyHost
 	fetch *fetch.Fetcher
@@ -160,7 +143,7 @@ func newWorld(t *testing.T) *world {
 	txt := &fakeTXT{answers: map[string]manager.TXTAnswer{}, errs: map[string]error{}}
 	txt.set("v=STSv1; id=one")
 	return &world{
-		clock: &fakeClock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)},
+		clock: fakeclock.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)),
 		txt:   txt,
 		host:  h,
 		fetch: f,

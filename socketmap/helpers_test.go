@@ -16,6 +16,7 @@ import (
 	"github.com/daned/daned/dnsname"
 	"github.com/daned/daned/engine"
 	"github.com/daned/daned/socketmap"
+	"github.com/daned/daned/telemetry"
 )
 
 // fakeValidator answers from a table, as the engine would: the domain is
@@ -231,3 +232,6 @@ func (m *metrics) snapshot() (map[string]int, map[string]int, int64) {
 	}
 	return r, f, m.open
 }
+
+// telemetry's instruments are the production Metrics.
+var _ socketmap.Metrics = (*telemetry.SocketmapMetrics)(nil)

@@ -59,7 +59,7 @@ for level in $LEVELS; do
 			# pairs, not single runs.
 			for _ in $(seq 1 "$REPEAT"); do
 				for call in health validate; do
-					./bin/loadclient -raw -addr "$addr" -call "$call" -domain "$DOMAIN" -n "$N" -c "$c" -connections "$(( c < 4 ? c : 4 ))" -max-time "${SECONDS_PER_RUN}s"
+					./bin/loadclient -raw -server-pid "$dpid" -addr "$addr" -call "$call" -domain "$DOMAIN" -n "$N" -c "$c" -connections "$(( c < 4 ? c : 4 ))" -max-time "${SECONDS_PER_RUN}s"
 				done
 			done
 		done

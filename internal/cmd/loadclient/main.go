@@ -9,13 +9,18 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
 	"log"
+	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"google.golang.org/grpc"
@@ -36,13 +41,14 @@ func main() {
 	conns := flag.Int("connections", 4, "connections shared round-robin by the callers")
 	maxTime := flag.Duration("max-time", time.Minute, "stop after this long even if -n is not reached")
 	raw := flag.Bool("raw", false, "keep each response's bytes without decoding them")
+	pid := flag.Int("server-pid", 0, "also report the CPU time the server process (this pid) and this client spent per call: a measure that other load on the machine does not skew")
 	flag.Parse()
-	if err := run(*addr, *call, *domain, *n, *c, *conns, *maxTime, *raw); err != nil {
+	if err := run(*addr, *call, *domain, *n, *c, *conns, *maxTime, *raw, *pid); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(addr, call, domain string, n, c, nconns int, maxTime time.Duration, raw bool) error {
+func run(addr, call, domain string, n, c, nconns int, maxTime time.Duration, raw bool, pid int) error {
 	if n < 1 || c < 1 || nconns < 1 {
 		return fmt.Errorf("-n, -c and -connections must be at least 1")
 	}
@@ -96,6 +102,7 @@ func run(addr, call, domain string, n, c, nconns int, maxTime time.Duration, raw
 	var errs atomic.Int64
 	lat := make([][]time.Duration, c)
 	var wg sync.WaitGroup
+	serverCPU0, clientCPU0 := procCPU(pid), selfCPU()
 	start := time.Now()
 	for w := range c {
 		cc := ccs[w%len(ccs)]
@@ -115,6 +122,7 @@ func run(addr, call, domain string, n, c, nconns int, maxTime time.Duration, raw
 	}
 	wg.Wait()
 	wall := time.Since(start)
+	serverCPU, clientCPU := procCPU(pid)-serverCPU0, selfCPU()-clientCPU0
 	var all []time.Duration
 	for _, l := range lat {
 		all = append(all, l...)
@@ -125,8 +133,12 @@ func run(addr, call, domain string, n, c, nconns int, maxTime time.Duration, raw
 	}
 	pct := func(p float64) time.Duration { return all[min(len(all)-1, int(float64(len(all))*p))] }
 	size := ""
+	if pid > 0 {
+		size += fmt.Sprintf(" server-cpu/call=%v client-cpu/call=%v", (serverCPU / time.Duration(len(all))).Round(100*time.Nanosecond),
+			(clientCPU / time.Duration(len(all))).Round(100*time.Nanosecond))
+	}
 	if raw {
-		size = fmt.Sprintf(" bytes/response=%d", received.Load()/int64(len(all)+len(ccs)))
+		size += fmt.Sprintf(" bytes/response=%d", received.Load()/int64(len(all)+len(ccs)))
 	}
 	fmt.Printf("call=%s calls=%d errors=%d c=%d connections=%d wall=%v rate=%.0f/s p50=%v p90=%v p99=%v%s\n",
 		call, len(all), errs.Load(), c, nconns, wall.Round(time.Millisecond), float64(len(all))/wall.Seconds(),
@@ -157,4 +169,35 @@ func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	}
 	*b = data.Materialize()
 	return nil
+}
+
+// procCPU is the user and system CPU time process pid has used (0 when
+// pid is 0 or unreadable), from /proc/PID/stat in clock ticks (100 a
+// second on Linux).
+func procCPU(pid int) time.Duration {
+	if pid <= 0 {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses and may
+	// hold spaces: state is field 3, utime 14, stime 15.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+st) * 10 * time.Millisecond
+}
+
+// selfCPU is the CPU time this process has used.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -1,24 +1,20 @@
 package server
 
 import (
-	"container/list"
 	"context"
 	"crypto/x509"
-	"errors"
 	"fmt"
-	"net"
-	"net/netip"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/time/rate"
 	"google.golang.org/grpc"
 	grpccodes "google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
+
+	"github.com/daned/daned/limit"
 )
 
 // LimitsConfig configures the admission checks every call passes before
@@ -55,40 +51,18 @@ type LimitsConfig struct {
 // host or site). Health checks and server reflection are never rate
 // limited.
 type Limits struct {
-	allow      map[string]bool // lower-cased DNS names, and URIs and common names as given
-	rate       rate.Limit
-	burst      int
-	maxCallers int
-	now        func() time.Time
-
-	mu      sync.Mutex
-	buckets map[string]*list.Element // of *bucket
-	lru     list.List                // front: most recently seen
-
-	limited atomic.Uint64
+	allow   map[string]bool // lower-cased DNS names, and URIs and common names as given
+	buckets *limit.Buckets
 	denied  atomic.Uint64
-}
-
-type bucket struct {
-	caller string
-	lim    *rate.Limiter
 }
 
 // NewLimits returns the admission checks of cfg.
 func NewLimits(cfg LimitsConfig) (*Limits, error) {
-	if cfg.Rate < 0 || cfg.Burst < 0 || cfg.MaxCallers < 0 {
-		return nil, errors.New("server: rate, burst and max callers must not be negative")
+	b, err := limit.New(limit.Config{Rate: cfg.Rate, Burst: cfg.Burst, MaxCallers: cfg.MaxCallers, Now: cfg.Now})
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
 	}
-	l := &Limits{rate: rate.Limit(cfg.Rate), burst: cfg.Burst, maxCallers: cfg.MaxCallers, now: cfg.Now, buckets: map[string]*list.Element{}}
-	if l.burst == 0 {
-		l.burst = max(1, int(cfg.Rate+0.999999))
-	}
-	if l.maxCallers == 0 {
-		l.maxCallers = 16384
-	}
-	if l.now == nil {
-		l.now = time.Now
-	}
+	l := &Limits{buckets: b}
 	for _, a := range cfg.Allow {
 		if a = strings.TrimSpace(a); a != "" {
 			if l.allow == nil {
@@ -125,11 +99,13 @@ type LimitStats struct {
 
 // Stats returns what the checks have refused so far.
 func (l *Limits) Stats() LimitStats {
-	l.mu.Lock()
-	n := len(l.buckets)
-	l.mu.Unlock()
-	return LimitStats{RateLimited: l.limited.Load(), Denied: l.denied.Load(), Callers: n}
+	return LimitStats{RateLimited: l.buckets.Limited(), Denied: l.denied.Load(), Callers: l.buckets.Callers()}
 }
+
+// Buckets returns the per-caller rate limit, for the other front doors
+// to share: a caller keyed by its address (limit.Key) draws on one
+// allowance whichever door it uses.
+func (l *Limits) Buckets() *limit.Buckets { return l.buckets }
 
 // UnaryInterceptor checks the allow-list and takes one token from the
 // caller's bucket.
@@ -217,7 +193,7 @@ func (l *Limits) admit(ctx context.Context, method string) (string, error) {
 			return "", status.Errorf(grpccodes.PermissionDenied, "client %q is not on daned's allow-list", describe(leaf))
 		}
 	}
-	if l.rate == 0 || exemptFromRate(method) {
+	if !l.buckets.Enabled() || exemptFromRate(method) {
 		return "", nil
 	}
 	return callerOf(p, leaf), nil
@@ -234,28 +210,10 @@ func (l *Limits) allowed(leaf *x509.Certificate) bool {
 
 // take spends one token of caller's bucket, or says why not.
 func (l *Limits) take(caller string) error {
-	now := l.now()
-	l.mu.Lock()
-	var b *bucket
-	if e, ok := l.buckets[caller]; ok {
-		l.lru.MoveToFront(e)
-		b = e.Value.(*bucket)
-	} else {
-		if len(l.buckets) >= l.maxCallers {
-			old := l.lru.Back()
-			l.lru.Remove(old)
-			delete(l.buckets, old.Value.(*bucket).caller)
-		}
-		b = &bucket{caller: caller, lim: rate.NewLimiter(l.rate, l.burst)}
-		l.buckets[caller] = l.lru.PushFront(b)
-	}
-	ok := b.lim.AllowN(now, 1)
-	l.mu.Unlock()
-	if ok {
+	if l.buckets.Allow(caller) {
 		return nil
 	}
-	l.limited.Add(1)
-	return status.Errorf(grpccodes.ResourceExhausted, "rate limit exceeded: daned allows each caller %g requests/s (bursts of %d); slow down and retry", float64(l.rate), l.burst)
+	return status.Errorf(grpccodes.ResourceExhausted, "rate limit exceeded: daned allows each caller %s; slow down and retry", l.buckets.Describe())
 }
 
 // verifiedLeaf is the client certificate that the TLS handshake verified
@@ -296,40 +254,18 @@ func describe(c *x509.Certificate) string {
 
 // callerOf keys the token bucket of a call: the verified client
 // certificate's first identity (several connections of one client share
-// a bucket), else the peer's IP address, an IPv6 address by its /64 so
-// that one host cannot mint a bucket per address.
+// a bucket), else its address as every door keys it (limit.Key).
 func callerOf(p *peer.Peer, leaf *x509.Certificate) string {
 	if leaf != nil {
 		return "cert:" + describe(leaf)
 	}
-	if p == nil || p.Addr == nil {
+	if p == nil {
 		return "unknown"
 	}
-	var addr netip.Addr
-	switch a := p.Addr.(type) {
-	case *net.TCPAddr:
-		addr, _ = netip.AddrFromSlice(a.IP)
-	default:
-		if ap, err := netip.ParseAddrPort(a.String()); err == nil {
-			addr = ap.Addr()
-		}
-	}
-	if !addr.IsValid() {
-		return "addr:" + p.Addr.String()
-	}
-	addr = addr.Unmap()
-	if addr.Is6() {
-		pfx, _ := addr.Prefix(64)
-		return "ip:" + pfx.String()
-	}
-	return "ip:" + addr.String()
+	return limit.Key(p.Addr)
 }
 
 // String describes the limits for the start-up log.
 func (l *Limits) String() string {
-	r := "off"
-	if l.rate > 0 {
-		r = fmt.Sprintf("%g/s burst %d per caller", float64(l.rate), l.burst)
-	}
-	return fmt.Sprintf("rate %s, %d listed clients", r, len(l.allow))
+	return fmt.Sprintf("rate %s, %d listed clients", l.buckets, len(l.allow))
 }

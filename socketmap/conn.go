@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/daned/daned/limit"
 )
 
 // conn is one client connection. One goroutine reads requests in order;
@@ -44,7 +46,7 @@ type slot struct {
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
-	c := &conn{s: s, nc: nc, rd: bufio.NewReaderSize(nc, 4096), caller: callerOf(nc.RemoteAddr()),
+	c := &conn{s: s, nc: nc, rd: bufio.NewReaderSize(nc, 4096), caller: limit.Key(nc.RemoteAddr()),
 		slots: make(chan struct{}, s.cfg.MaxPipeline)}
 	c.ctx, c.cancel = context.WithCancel(s.baseCtx)
 	return c

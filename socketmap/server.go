@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -37,12 +36,12 @@ type STSSource interface {
 	Policy(ctx context.Context, domain string) (*STS, error)
 }
 
-// Limiter is a per-caller admission check, as the gRPC door has: Allow
-// spends one request of caller's allowance and says whether it was
-// there. Callers are keyed as the gRPC door keys callers without a
-// client certificate: "ip:<address>" for IPv4, "ip:<prefix>/64" for
-// IPv6, and "unix" for every client of a UNIX-domain socket, so that one
-// shared store gives a client a single allowance across both doors.
+// Limiter is a per-caller admission check (*limit.Buckets, which daned
+// shares with the gRPC door): Allow spends one request of caller's
+// allowance and says whether it was there. A connection's caller is
+// limit.Key of its address, as the gRPC door keys callers without a
+// client certificate, so a client has a single allowance across both
+// doors.
 type Limiter interface {
 	Allow(caller string) bool
 }
@@ -344,28 +343,6 @@ func (s *Server) Close() error {
 	s.mu.Unlock()
 	s.cancel()
 	return nil
-}
-
-// callerOf keys the Limiter allowance of a connection (see Limiter).
-func callerOf(addr net.Addr) string {
-	switch a := addr.(type) {
-	case *net.TCPAddr:
-		ip, ok := netip.AddrFromSlice(a.IP)
-		if !ok {
-			return "addr:" + a.String()
-		}
-		ip = ip.Unmap()
-		if ip.Is6() {
-			p, _ := ip.Prefix(64)
-			return "ip:" + p.String()
-		}
-		return "ip:" + ip.String()
-	case *net.UnixAddr:
-		return "unix"
-	case nil:
-		return "unknown"
-	}
-	return "addr:" + addr.String()
 }
 
 type noMetrics struct{}

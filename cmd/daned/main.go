@@ -22,6 +22,7 @@ import (
 
 	"github.com/daned/daned/internal/config"
 	"github.com/daned/daned/server"
+	"github.com/daned/daned/socketmap"
 	"github.com/daned/daned/telemetry"
 )
 
@@ -59,6 +60,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, hup <-chan os.Sig
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	metricsListen := fs.String("metrics-listen", "127.0.0.1:9464", "Prometheus metrics endpoint (host:port, path /metrics); empty disables it")
+	socketmapListen := fs.String("socketmap-listen", "", "Postfix socketmap policy server (smtp_tls_policy_maps = socketmap:inet:HOST:PORT:QUERY): host:port, or a Unix socket path for a chrooted Postfix; plaintext, so a host:port off loopback needs --insecure-listen; empty: off")
 	var tr transport
 	tr.register(fs)
 	fs.Usage = config.Usage(fs, "Usage: daned [flags]\n\ndaned answers DANE (RFC 7672) delivery questions for a mail fleet over gRPC.")
@@ -129,6 +131,14 @@ func run(ctx context.Context, args []string, stderr io.Writer, hup <-chan os.Sig
 		lis.Close()
 		return err
 	}
+	var sm *socketmap.Server
+	var smAddr string
+	if *socketmapListen != "" {
+		if sm, smAddr, err = serveSocketmap(*socketmapListen, tr.insecureListen, built, limits, tel, logger); err != nil {
+			lis.Close()
+			return err
+		}
+	}
 	stopReload := reloadOnHUP(ctx, hup, tlsSrv, logger)
 	defer stopReload()
 	g := grpc.NewServer(append(opts, grpc.StatsHandler(otelgrpc.NewServerHandler(
@@ -136,7 +146,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, hup <-chan os.Sig
 	srv.Register(g)
 	served := make(chan error, 1)
 	go func() { served <- g.Serve(lis) }()
-	logger.Info("daned serving", "listen", lis.Addr().String(), "resolver", ec.Resolver, "metrics", tel.MetricsAddr, "tracing", tel.Exporting,
+	logger.Info("daned serving", "listen", lis.Addr().String(), "socketmap", smAddr, "resolver", ec.Resolver, "metrics", tel.MetricsAddr, "tracing", tel.Exporting,
 		"tls", tlsSrv != nil, "mutual_tls", tlsSrv != nil && tlsSrv.MutualTLS(), "limits", limits.String())
 	_ = logw.Flush() // whoever waits for this line need not wait for the batch
 
@@ -150,14 +160,59 @@ func run(ctx context.Context, args []string, stderr io.Writer, hup <-chan os.Sig
 	time.Sleep(*lameDuck)
 	stopped := make(chan struct{})
 	go func() { g.GracefulStop(); close(stopped) }()
+	smStopped := make(chan struct{})
+	go func() {
+		defer close(smStopped)
+		if sm != nil {
+			// Finishes the requests read so far; a connection Postfix
+			// holds idle is closed, which it retries once on another.
+			sctx, cancel := context.WithTimeout(context.Background(), *shutdownTimeout)
+			defer cancel()
+			if err := sm.Shutdown(sctx); err != nil {
+				logger.Warn("socketmap requests cut off", "after", *shutdownTimeout)
+			}
+		}
+	}()
 	select {
 	case <-stopped:
 	case <-time.After(*shutdownTimeout):
 		logger.Warn("in-flight requests cut off", "after", *shutdownTimeout)
 		g.Stop()
 	}
+	<-smStopped
 	logger.Info("stopped")
 	return nil
+}
+
+// serveSocketmap starts the socketmap front door on addr, on the same
+// decision layer and the same per-caller rate limit as gRPC, and returns
+// it with the address it listens on.
+func serveSocketmap(addr string, insecureListen bool, built *config.Built, limits *server.Limits, tel *telemetry.Telemetry, logger *slog.Logger) (*socketmap.Server, string, error) {
+	ln, err := socketmap.Listen(addr)
+	if err != nil {
+		return nil, "", fmt.Errorf("--socketmap-listen: %w", err)
+	}
+	if ln.Addr().Network() == "tcp" && !insecureListen && !isLoopback(ln.Addr()) {
+		ln.Close()
+		return nil, "", fmt.Errorf("refusing to serve socketmap on %s, which is not a loopback address: the protocol has no TLS; use a loopback address or a Unix socket, or give --insecure-listen", ln.Addr())
+	}
+	metrics, err := telemetry.NewSocketmapMetrics(tel.MeterProvider)
+	if err != nil {
+		ln.Close()
+		return nil, "", err
+	}
+	sm, err := socketmap.New(socketmap.Config{Validator: built.Verdicts, Limiter: limits.Buckets(), Metrics: metrics,
+		TracerProvider: tel.TracerProvider, Logger: logger})
+	if err != nil {
+		ln.Close()
+		return nil, "", err
+	}
+	go func() {
+		if err := sm.Serve(ln); err != nil && !errors.Is(err, socketmap.ErrServerClosed) {
+			logger.Error("socketmap server", "err", err)
+		}
+	}()
+	return sm, ln.Addr().String(), nil
 }
 
 // logFlush is how often batched log lines are written out: at most this

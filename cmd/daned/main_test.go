@@ -52,6 +52,7 @@ func TestHelpListsEveryFlagWithEnvAndDefault(t *testing.T) {
 		"--probe-allow (DANED_PROBE_ALLOW",
 		"--tls-min-version (DANED_TLS_MIN_VERSION, default 1.2)",
 		"--helo-name (DANED_HELO_NAME",
+		"--socketmap-listen (DANED_SOCKETMAP_LISTEN",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("--help lacks %q:\n%s", want, out.String())

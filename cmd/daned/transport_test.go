@@ -138,6 +138,8 @@ func TestTransportConfigurationRejected(t *testing.T) {
 		{name: "plaintext on the unspecified IPv4 address", args: []string{"--listen", "0.0.0.0:0"}, want: []string{"not a loopback address", "--tls-cert", "--tls-key", "--insecure-listen"}},
 		{name: "plaintext on the unspecified IPv6 address", args: []string{"--listen", "[::]:0"}, want: []string{"not a loopback address", "--insecure-listen"}},
 		{name: "plaintext on all addresses from the environment", env: map[string]string{"DANED_LISTEN": ":0"}, want: []string{"not a loopback address"}},
+		{name: "socketmap off loopback", args: []string{"--socketmap-listen", "0.0.0.0:0"}, want: []string{"socketmap", "not a loopback address", "--insecure-listen"}},
+		{name: "socketmap path that is not a socket", args: []string{"--socketmap-listen", garbage}, want: []string{"--socketmap-listen", "not a socket"}},
 		{name: "certificate without key", args: []string{"--tls-cert", cert}, want: []string{"--tls-cert and --tls-key go together"}},
 		{name: "client CA without certificate", args: []string{"--client-ca", cert}, want: []string{"--client-ca (mutual TLS) needs --tls-cert"}},
 		{name: "allow-list without client CA", args: []string{"--tls-cert", cert, "--tls-key", key, "--client-allow", "mta1.example"}, want: []string{"--client-allow needs --client-ca"}},

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"runtime"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/daned/daned/cache"
@@ -406,4 +408,74 @@ func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	}
 	*b = data.Materialize()
 	return nil
+}
+
+// paddedHealth is a health service whose answer carries pad bytes more
+// (an unknown field, which a client skips): what a response of a
+// verdict's size costs gRPC with no daned work at all.
+type paddedHealth struct {
+	healthpb.UnimplementedHealthServer
+	pad []byte
+}
+
+func (p paddedHealth) Check(context.Context, *healthpb.HealthCheckRequest) (*healthpb.HealthCheckResponse, error) {
+	r := &healthpb.HealthCheckResponse{Status: healthpb.HealthCheckResponse_SERVING}
+	r.ProtoReflect().SetUnknown(p.pad)
+	return r, nil
+}
+
+// BenchmarkGRPCResponseSize is BenchmarkGRPC's ceiling with a response
+// as big as a cached verdict's: the empty health handler answering
+// `size` bytes. Against BenchmarkGRPC/validate-cached it separates what
+// daned's handler costs from what moving the bytes costs gRPC on the
+// same cores.
+func BenchmarkGRPCResponseSize(b *testing.B) {
+	for _, size := range []int{0, 128, 1379, 3691} {
+		b.Run(fmt.Sprintf("bytes=%d", size), func(b *testing.B) {
+			var pad []byte
+			if size > 0 {
+				// Field 1000, length-delimited, filling size bytes in all.
+				pad = protowire.AppendTag(nil, 1000, protowire.BytesType)
+				n := size - len(pad) - protowire.SizeVarint(uint64(size))
+				pad = protowire.AppendBytes(pad, make([]byte, n))
+			}
+			lis, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			g := grpc.NewServer()
+			healthpb.RegisterHealthServer(g, paddedHealth{pad: pad})
+			go func() { _ = g.Serve(lis) }()
+			b.Cleanup(g.Stop)
+			var conns []*grpc.ClientConn
+			for range 4 {
+				c, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(func() { _ = c.Close() })
+				conns = append(conns, c)
+			}
+			raw := grpc.ForceCodecV2(rawCodec{})
+			ctx := context.Background()
+			var next sync.Mutex
+			i := 0
+			b.SetParallelism(25)
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				next.Lock()
+				c := conns[i%len(conns)]
+				i++
+				next.Unlock()
+				for pb.Next() {
+					var out rawBytes
+					if err := c.Invoke(ctx, healthpb.Health_Check_FullMethodName, &healthpb.HealthCheckRequest{}, &out, raw); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
 }

@@ -17,7 +17,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -26,6 +25,7 @@ import (
 	"github.com/daned/daned/dane"
 	"github.com/daned/daned/engine"
 	"github.com/daned/daned/internal/danedtest"
+	"github.com/daned/daned/internal/rawcodec"
 	"github.com/daned/daned/internal/testworld"
 	danev1 "github.com/daned/daned/proto/dane/v1"
 	"github.com/daned/daned/resolver"
@@ -249,13 +249,13 @@ func BenchmarkGRPC(b *testing.B) {
 	// The client keeps each response's bytes without decoding them (as
 	// internal/cmd/loadclient -raw does), so that what is measured is
 	// the server, not the client's decoding on the same cores.
-	raw := grpc.ForceCodecV2(rawCodec{})
+	raw := grpc.ForceCodecV2(rawcodec.Codec{})
 	validate := func(ctx context.Context, c *grpc.ClientConn) error {
-		var out rawBytes
+		var out rawcodec.Bytes
 		return c.Invoke(ctx, danev1.DaneService_Validate_FullMethodName, &danev1.ValidateRequest{Domain: "customer.example"}, &out, raw)
 	}
 	check := func(ctx context.Context, c *grpc.ClientConn) error {
-		var out rawBytes
+		var out rawcodec.Bytes
 		return c.Invoke(ctx, healthpb.Health_Check_FullMethodName, &healthpb.HealthCheckRequest{}, &out, raw)
 	}
 	for _, bc := range []struct {
@@ -385,31 +385,6 @@ func heapAfterGC() uint64 {
 	return m.HeapAlloc
 }
 
-// rawBytes is a response kept as it came off the wire.
-type rawBytes []byte
-
-// rawCodec encodes requests as protobuf and keeps responses undecoded.
-type rawCodec struct{}
-
-func (rawCodec) Name() string { return "proto" }
-
-func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
-	b, err := proto.Marshal(v.(proto.Message))
-	if err != nil {
-		return nil, err
-	}
-	return mem.BufferSlice{mem.SliceBuffer(b)}, nil
-}
-
-func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	b, ok := v.(*rawBytes)
-	if !ok {
-		return fmt.Errorf("raw codec: cannot decode into %T", v)
-	}
-	*b = data.Materialize()
-	return nil
-}
-
 // paddedHealth is a health service whose answer carries pad bytes more
 // (an unknown field, which a client skips): what a response of a
 // verdict's size costs gRPC with no daned work at all.
@@ -456,7 +431,7 @@ func BenchmarkGRPCResponseSize(b *testing.B) {
 				b.Cleanup(func() { _ = c.Close() })
 				conns = append(conns, c)
 			}
-			raw := grpc.ForceCodecV2(rawCodec{})
+			raw := grpc.ForceCodecV2(rawcodec.Codec{})
 			ctx := context.Background()
 			var next sync.Mutex
 			i := 0
@@ -469,7 +444,7 @@ func BenchmarkGRPCResponseSize(b *testing.B) {
 				i++
 				next.Unlock()
 				for pb.Next() {
-					var out rawBytes
+					var out rawcodec.Bytes
 					if err := c.Invoke(ctx, healthpb.Health_Check_FullMethodName, &healthpb.HealthCheckRequest{}, &out, raw); err != nil {
 						b.Error(err)
 						return

@@ -26,8 +26,8 @@ import (
 	"time"
 
 	"github.com/daned/daned/engine"
-	"github.com/daned/daned/internal/config"
 	"github.com/daned/daned/internal/conformance"
+	"github.com/daned/daned/internal/danedtest"
 	"github.com/daned/daned/internal/testworld"
 	"github.com/daned/daned/socketmap"
 )
@@ -419,21 +419,9 @@ func runPostfixChild(t *testing.T, out string) {
 	t.Cleanup(func() { _ = syscall.Unmount("/etc/resolv.conf", 0) })
 
 	// daned: the engine on the world, and its socketmap.
-	ec := config.EngineFlags{
-		Resolver:         "127.0.0.1:53",
-		ResolverTimeout:  2 * time.Second,
-		HeloName:         "daned.test",
-		TLSMinVersion:    "1.2",
-		ProbePort:        25,
-		ProbeTimeout:     10 * time.Second,
-		ProbeStepTimeout: 4 * time.Second,
-		ProbeAllow:       w.ProbeAllow(),
-		ProbeConcurrency: 32,
-		InsecureMXPolicy: "dane",
-		MaxMXHosts:       10,
-		FailureTTL:       30 * time.Second,
-		ValidateTimeout:  30 * time.Second,
-	}
+	ec := danedtest.EngineConfig(w, "127.0.0.1:53")
+	ec.ProbePort = 25 // where Postfix delivers, in this private network namespace
+	ec.ProbeStepTimeout = 4 * time.Second
 	built, err := ec.Build()
 	if err != nil {
 		t.Fatal(err)

@@ -26,9 +26,9 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/daned/daned/internal/rawcodec"
 	danev1 "github.com/daned/daned/proto/dane/v1"
 )
 
@@ -69,7 +69,7 @@ func run(addr, call, domain string, n, c, nconns int, maxTime time.Duration, raw
 	var received atomic.Int64
 	invoke = func(ctx context.Context, cc *grpc.ClientConn) error {
 		if raw {
-			var b rawBytes
+			var b rawcodec.Bytes
 			err := cc.Invoke(ctx, method, req, &b)
 			received.Add(int64(len(b)))
 			return err
@@ -78,7 +78,7 @@ func run(addr, call, domain string, n, c, nconns int, maxTime time.Duration, raw
 	}
 	dial := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
 	if raw {
-		dial = append(dial, grpc.WithDefaultCallOptions(grpc.ForceCodecV2(rawCodec{})))
+		dial = append(dial, grpc.WithDefaultCallOptions(grpc.ForceCodecV2(rawcodec.Codec{})))
 	}
 	var ccs []*grpc.ClientConn
 	for range nconns {
@@ -143,31 +143,6 @@ func run(addr, call, domain string, n, c, nconns int, maxTime time.Duration, raw
 	fmt.Printf("call=%s calls=%d errors=%d c=%d connections=%d wall=%v rate=%.0f/s p50=%v p90=%v p99=%v%s\n",
 		call, len(all), errs.Load(), c, nconns, wall.Round(time.Millisecond), float64(len(all))/wall.Seconds(),
 		pct(0.50).Round(time.Microsecond), pct(0.90).Round(time.Microsecond), pct(0.99).Round(time.Microsecond), size)
-	return nil
-}
-
-// rawBytes is a response kept as it came off the wire.
-type rawBytes []byte
-
-// rawCodec encodes requests as protobuf and keeps responses undecoded.
-type rawCodec struct{}
-
-func (rawCodec) Name() string { return "proto" }
-
-func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
-	b, err := proto.Marshal(v.(proto.Message))
-	if err != nil {
-		return nil, err
-	}
-	return mem.BufferSlice{mem.SliceBuffer(b)}, nil
-}
-
-func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	b, ok := v.(*rawBytes)
-	if !ok {
-		return fmt.Errorf("raw codec: cannot decode into %T", v)
-	}
-	*b = data.Materialize()
 	return nil
 }
 

@@ -6,7 +6,7 @@
 // answers and probe results the verdicts rest on, so that a fleet asking
 // about the same destinations costs each destination one set of DNS
 // queries and one probe per address. Underneath all three: a TTL-aware
-// LRU (golang-lru/v2, with an expiry per entry) and Group, the one
+// LRU (golang-lru/v2, with an expiry per entry), and flight.Group, the one
 // coalescing primitive.
 //
 // It caches typed engine results, never API messages, holds no DANE

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/daned/daned/flight"
 	"github.com/daned/daned/probe"
 )
 
@@ -44,7 +45,7 @@ type probeKey struct {
 type Prober struct {
 	cfg       ProberConfig
 	lru       *LRU[probeKey, *probe.Result]
-	group     Group[probeKey, *probe.Result]
+	group     flight.Group[probeKey, *probe.Result]
 	probes    atomic.Uint64
 	coalesced atomic.Uint64
 }
@@ -111,7 +112,7 @@ func (p *Prober) ProbeReusing(ctx context.Context, addr netip.Addr, sni string, 
 		return &probe.Result{Addr: netip.AddrPortFrom(addr, 0), ServerName: sni,
 			Err: fmt.Errorf("%w: %w", probe.ErrTimeout, err)}
 	}
-	if src == Joined {
+	if src == flight.Joined {
 		p.coalesced.Add(1)
 		markCoalesced(ctx)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/daned/daned/flight"
 	"github.com/daned/daned/resolver"
 )
 
@@ -58,7 +59,7 @@ type dnsEntry struct {
 type Resolver struct {
 	cfg       ResolverConfig
 	lru       *LRU[dnsKey, dnsEntry]
-	group     Group[dnsKey, dnsEntry]
+	group     flight.Group[dnsKey, dnsEntry]
 	queries   atomic.Uint64
 	coalesced atomic.Uint64
 }
@@ -125,7 +126,7 @@ func (r *Resolver) lookup(ctx context.Context, name string, qtype uint16, fresh 
 	if err != nil {
 		return nil, &resolver.QueryError{Name: key.name, Type: qtype, Kind: resolver.ErrTimeout, Rcode: -1, Err: err}
 	}
-	if src == Joined {
+	if src == flight.Joined {
 		r.coalesced.Add(1)
 		markCoalesced(ctx)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/daned/daned/dnsname"
 	"github.com/daned/daned/engine"
+	"github.com/daned/daned/flight"
 )
 
 // Engine validates destinations: *engine.Engine.
@@ -114,7 +115,7 @@ type Decision struct {
 	*Verdict
 	// Source says whether the request ran the validation, shared a
 	// concurrent one, or was answered from the cache.
-	Source Source
+	Source flight.Source
 	// Remaining is what is left of the verdict's lifetime: all of it for
 	// a fresh or shared validation.
 	Remaining time.Duration
@@ -135,7 +136,7 @@ type ValidatorStats struct {
 type Validator struct {
 	cfg        ValidatorConfig
 	lru        *LRU[verdictKey, *Verdict] // nil: NoCache
-	group      Group[flightKey, *Verdict]
+	group      flight.Group[flightKey, *Verdict]
 	tracer     trace.Tracer
 	refreshing sync.Map // verdictKey → struct{}: refreshes under way
 	bg         sync.WaitGroup
@@ -179,7 +180,7 @@ func NewValidator(cfg ValidatorConfig) (*Validator, error) {
 }
 
 // Decide answers a request for domain (as the caller gave it: it is
-// normalised here). Fresh in opts (FreshDNS, FreshProbes) bypasses the
+// normalised here). Fresh options (FreshDNS, FreshProbes) bypass the
 // verdict cache too; the fresh verdict refills it. The error is non-nil
 // only when the domain is invalid (it wraps dnsname.ErrInvalid) or ctx
 // ended first.
@@ -224,9 +225,9 @@ func (v *Validator) Decide(ctx context.Context, domain string, opts engine.Optio
 	}
 	d := Decision{Verdict: vd, Source: src, Remaining: vd.Result.TTL}
 	switch src {
-	case Joined:
+	case flight.Joined:
 		v.coalesced.Add(1)
-	case Cached:
+	case flight.Cached:
 		if it, ok := v.lru.Live(key); ok && it.Value == vd {
 			d.Remaining = it.Remaining
 		}
@@ -244,7 +245,7 @@ func (v *Validator) hit(ctx context.Context, key verdictKey) (Decision, bool) {
 	if it.Remaining < time.Duration(float64(it.TTL)*(1-v.cfg.RefreshAhead)) {
 		v.refresh(ctx, key)
 	}
-	return Decision{Verdict: it.Value, Source: Cached, Remaining: it.Remaining}, true
+	return Decision{Verdict: it.Value, Source: flight.Cached, Remaining: it.Remaining}, true
 }
 
 // Validate is Decide for a caller that wants the engine's result alone,
@@ -258,7 +259,7 @@ func (v *Validator) Validate(ctx context.Context, domain string, opts engine.Opt
 		return nil, err
 	}
 	r := *d.Result
-	r.FromCache = d.Source == Cached
+	r.FromCache = d.Source == flight.Cached
 	r.TTL = d.Remaining
 	return &r, nil
 }

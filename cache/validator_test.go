@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/netip"
 	"reflect"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -18,6 +17,7 @@ import (
 	"github.com/daned/daned/dane"
 	"github.com/daned/daned/dnsname"
 	"github.com/daned/daned/engine"
+	"github.com/daned/daned/flight"
 )
 
 // fakeEngine counts validations, records their options, and can hold
@@ -71,12 +71,12 @@ func TestValidatorCaches(t *testing.T) {
 	ctx := context.Background()
 
 	first, err := v.Decide(ctx, "Example.COM.", engine.Options{})
-	if err != nil || first.Source != cache.Fresh || first.Remaining != 100*time.Second || first.Result.Domain != "example.com" {
+	if err != nil || first.Source != flight.Fresh || first.Remaining != 100*time.Second || first.Result.Domain != "example.com" {
 		t.Fatalf("first: %v %+v", err, first)
 	}
 	clk.Advance(30 * time.Second)
 	second, err := v.Decide(ctx, "example.com", engine.Options{})
-	if err != nil || second.Source != cache.Cached || e.calls.Load() != 1 || second.Verdict != first.Verdict {
+	if err != nil || second.Source != flight.Cached || e.calls.Load() != 1 || second.Verdict != first.Verdict {
 		t.Fatalf("second: %v source %v, %d validations", err, second.Source, e.calls.Load())
 	}
 	if second.Remaining != 70*time.Second {
@@ -90,13 +90,13 @@ func TestValidatorCaches(t *testing.T) {
 			err, r.FromCache, r.TTL, first.Result.FromCache, first.Result.TTL)
 	}
 	// policy-only is another verdict.
-	if d, err := v.Decide(ctx, "example.com", engine.Options{PolicyOnly: true}); err != nil || d.Source != cache.Fresh || !e.lastOpts().PolicyOnly {
+	if d, err := v.Decide(ctx, "example.com", engine.Options{PolicyOnly: true}); err != nil || d.Source != flight.Fresh || !e.lastOpts().PolicyOnly {
 		t.Fatalf("policy-only shared the full verdict (%v, %d validations)", d.Source, e.calls.Load())
 	}
 	// Fresh options bypass the verdict cache, are passed to the engine,
 	// and refill the cache.
 	d, err := v.Decide(ctx, "example.com", engine.Options{FreshDNS: true, FreshProbes: true})
-	if err != nil || d.Source != cache.Fresh || e.calls.Load() != 3 || !e.lastOpts().FreshDNS || !e.lastOpts().FreshProbes {
+	if err != nil || d.Source != flight.Fresh || e.calls.Load() != 3 || !e.lastOpts().FreshDNS || !e.lastOpts().FreshProbes {
 		t.Fatalf("fresh: %v source %v, %d validations, opts %+v", err, d.Source, e.calls.Load(), e.lastOpts())
 	}
 	if d2, _ := v.Decide(ctx, "example.com", engine.Options{}); d2.Verdict != d.Verdict || d2.Remaining != 100*time.Second {
@@ -104,7 +104,7 @@ func TestValidatorCaches(t *testing.T) {
 	}
 	// Never served past its TTL.
 	clk.Advance(100 * time.Second)
-	if d, _ := v.Decide(ctx, "example.com", engine.Options{}); d.Source != cache.Fresh || e.calls.Load() != 4 {
+	if d, _ := v.Decide(ctx, "example.com", engine.Options{}); d.Source != flight.Fresh || e.calls.Load() != 4 {
 		t.Fatalf("an expired verdict was served (%v, %d validations)", d.Source, e.calls.Load())
 	}
 	if _, err := v.Decide(ctx, "*.example.com", engine.Options{}); !errors.Is(err, dnsname.ErrInvalid) {
@@ -120,7 +120,7 @@ func TestValidatorNoCache(t *testing.T) {
 	e := &fakeEngine{ttl: time.Minute, now: time.Now}
 	v := newValidator(t, cache.ValidatorConfig{Upstream: e, NoCache: true})
 	for range 2 {
-		if d, err := v.Decide(context.Background(), "example.com", engine.Options{}); err != nil || d.Source != cache.Fresh {
+		if d, err := v.Decide(context.Background(), "example.com", engine.Options{}); err != nil || d.Source != flight.Fresh {
 			t.Fatalf("%v %v", d.Source, err)
 		}
 	}
@@ -155,7 +155,7 @@ func TestValidatorInvalidate(t *testing.T) {
 	if n := v.Invalidate("example.com"); n != 7 {
 		t.Fatalf("Invalidate dropped %d entries, want 7", n)
 	}
-	if d, _ := v.Decide(ctx, "example.com", engine.Options{}); d.Source != cache.Fresh {
+	if d, _ := v.Decide(ctx, "example.com", engine.Options{}); d.Source != flight.Fresh {
 		t.Fatal("an invalidated verdict was served")
 	}
 	before := up.calls.Load()
@@ -183,13 +183,13 @@ func TestValidatorRefreshAhead(t *testing.T) {
 			t.Fatal(err)
 		}
 		clk.Advance(50 * time.Second) // middle of its life: no refresh
-		if d, _ := v.Decide(ctx, "example.com", engine.Options{}); d.Source != cache.Cached || v.Stats().Refreshes != 0 {
+		if d, _ := v.Decide(ctx, "example.com", engine.Options{}); d.Source != flight.Cached || v.Stats().Refreshes != 0 {
 			t.Fatalf("refresh started in mid-life (%d)", v.Stats().Refreshes)
 		}
 		e.release = release
 		clk.Advance(35 * time.Second) // last 20 %: served, and refreshed behind
 		d, _ := v.Decide(ctx, "example.com", engine.Options{})
-		if d.Source != cache.Cached || d.Remaining != 15*time.Second {
+		if d.Source != flight.Cached || d.Remaining != 15*time.Second {
 			t.Fatalf("a live verdict was not served while refreshing: %v %v", d.Source, d.Remaining)
 		}
 		synctest.Wait() // the refresh waits in the engine
@@ -270,9 +270,9 @@ func TestValidatorCoalescesAndSurvivesCancellation(t *testing.T) {
 		if c := e.calls.Load(); c != 1 {
 			t.Fatalf("%d validations for %d identical concurrent requests, want 1", c, n)
 		}
-		if sources[cache.Fresh].Load() != 1 || sources[cache.Joined].Load() != n-1 || v.Coalesced() != n-1 {
+		if sources[flight.Fresh].Load() != 1 || sources[flight.Joined].Load() != n-1 || v.Coalesced() != n-1 {
 			t.Fatalf("sources fresh %d joined %d (coalesced %d); want 1 and %d",
-				sources[cache.Fresh].Load(), sources[cache.Joined].Load(), v.Coalesced(), n-1)
+				sources[flight.Fresh].Load(), sources[flight.Joined].Load(), v.Coalesced(), n-1)
 		}
 	})
 }
@@ -295,52 +295,11 @@ func TestValidatorLeaderGivesUp(t *testing.T) {
 			t.Fatalf("leader: %v", err)
 		}
 		close(e.release)
-		if d := <-joined; d.Result == nil || d.Source != cache.Joined {
+		if d := <-joined; d.Result == nil || d.Source != flight.Joined {
 			t.Fatalf("the joined caller got %+v", d)
 		}
-		if d, _ := v.Decide(context.Background(), "example.com", engine.Options{}); d.Source != cache.Cached || e.calls.Load() != 1 {
+		if d, _ := v.Decide(context.Background(), "example.com", engine.Options{}); d.Source != flight.Cached || e.calls.Load() != 1 {
 			t.Fatal("the abandoned validation did not fill the cache")
-		}
-	})
-}
-
-func TestGroup(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		var g cache.Group[string, int]
-		v, src, err := g.Do(context.Background(), "k", func(context.Context) (int, bool, error) { return 7, false, nil })
-		if v != 7 || src != cache.Fresh || err != nil {
-			t.Fatalf("Do = %d %v %v", v, src, err)
-		}
-		v, src, _ = g.Do(context.Background(), "k", func(context.Context) (int, bool, error) { return 8, true, nil })
-		if v != 8 || src != cache.Cached {
-			t.Fatalf("a second look's hit: %d %v, want 8 cached", v, src)
-		}
-		_, _, err = g.Do(context.Background(), "k", func(context.Context) (int, bool, error) { panic("boom") })
-		if err == nil || !strings.Contains(err.Error(), "boom") {
-			t.Fatalf("a panic in shared work: %v, want an error naming it", err)
-		}
-		// The shared work is detached from its caller's cancellation but
-		// keeps its values.
-		type key struct{}
-		ctx, cancel := context.WithCancel(context.WithValue(context.Background(), key{}, "span"))
-		cancel()
-		saw := make(chan any, 1)
-		_, _, err = g.Do(ctx, "k", func(wctx context.Context) (int, bool, error) {
-			saw <- []any{wctx.Err(), wctx.Value(key{})}
-			return 0, false, nil
-		})
-		if !errors.Is(err, context.Canceled) {
-			t.Fatalf("a cancelled caller: %v", err)
-		}
-		if got := (<-saw).([]any); got[0] != nil || got[1] != "span" {
-			t.Fatalf("the work saw err %v value %v; want no cancellation and the caller's values", got[0], got[1])
-		}
-		synctest.Wait() // the detached work ends on its own
-		if g.InFlight() != 0 {
-			t.Fatal("a flight outlived its work")
-		}
-		if (cache.Source(9)).String() != "unknown" || cache.Joined.String() != "joined" {
-			t.Fatal("Source names")
 		}
 	})
 }

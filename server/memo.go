@@ -10,6 +10,7 @@ import (
 
 	"github.com/daned/daned/cache"
 	"github.com/daned/daned/engine"
+	"github.com/daned/daned/flight"
 	danev1 "github.com/daned/daned/proto/dane/v1"
 	"github.com/daned/daned/protoconv"
 )
@@ -90,7 +91,7 @@ func (s *Server) render(r *engine.Result) any {
 // nothing of it is kept.
 func (w *wire) response(d cache.Decision, traceID string, wired bool) *danev1.ValidateResponse {
 	if wired && w.top != nil {
-		r := &danev1.ValidateResponse{FromCache: d.Source == cache.Cached, Ttl: durationpb.New(d.Remaining), TraceId: traceID}
+		r := &danev1.ValidateResponse{FromCache: d.Source == flight.Cached, Ttl: durationpb.New(d.Remaining), TraceId: traceID}
 		raw := make([]byte, 0, w.size)
 		raw = append(raw, w.top...)
 		for _, h := range w.hosts {
@@ -100,7 +101,7 @@ func (w *wire) response(d cache.Decision, traceID string, wired bool) *danev1.Va
 		return r
 	}
 	r := protoconv.ToProto(d.Result)
-	r.FromCache = d.Source == cache.Cached
+	r.FromCache = d.Source == flight.Cached
 	r.Ttl = durationpb.New(d.Remaining)
 	r.TraceId = traceID
 	return r

@@ -29,6 +29,7 @@ import (
 	"github.com/daned/daned/cache"
 	"github.com/daned/daned/dnsname"
 	"github.com/daned/daned/engine"
+	"github.com/daned/daned/flight"
 	danev1 "github.com/daned/daned/proto/dane/v1"
 	"github.com/daned/daned/telemetry"
 )
@@ -134,21 +135,21 @@ func (s *Server) Validate(ctx context.Context, req *danev1.ValidateRequest) (*da
 		span.SetAttributes(attrDomain.String(d.Result.Domain), attrAction.String(w.action),
 			attrReason.String(w.reason), attrPolicy.String(w.policy))
 		switch d.Source {
-		case cache.Cached:
+		case flight.Cached:
 			span.SetAttributes(attrCacheHit)
 			span.AddLink(trace.Link{SpanContext: d.Span, Attributes: []attribute.KeyValue{attribute.String("dane.link", "cached verdict reached by")}})
-		case cache.Joined:
+		case flight.Joined:
 			span.SetAttributes(attrCoalesced)
 			span.AddLink(trace.Link{SpanContext: d.Span, Attributes: []attribute.KeyValue{attribute.String("dane.link", "verdict shared with")}})
 		}
 	}
-	s.metrics.Validation(ctx, w.action, w.reason, d.Source == cache.Cached, time.Since(start))
+	s.metrics.Validation(ctx, w.action, w.reason, d.Source == flight.Cached, time.Since(start))
 	// One info line per validation run or shared; a cache hit is counted
 	// in the metrics (dane_validations_total{cache_hit}) and logged at
 	// debug: at a fleet's rates a line per hit would cost more than the
 	// hit itself and say nothing the counters do not.
 	level := slog.LevelInfo
-	if d.Source == cache.Cached {
+	if d.Source == flight.Cached {
 		level = slog.LevelDebug
 	}
 	s.log.LogAttrs(ctx, level, "verdict",
@@ -157,8 +158,8 @@ func (s *Server) Validate(ctx context.Context, req *danev1.ValidateRequest) (*da
 		slog.String("reason", w.reason),
 		slog.String("status", w.status),
 		slog.Duration("duration", time.Since(start)),
-		slog.Bool("from_cache", d.Source == cache.Cached),
-		slog.Bool("coalesced", d.Source == cache.Joined),
+		slog.Bool("from_cache", d.Source == flight.Cached),
+		slog.Bool("coalesced", d.Source == flight.Joined),
 		slog.String("trace_id", traceID(sc)),
 		slog.String("span_id", spanID(sc)))
 	return resp, nil

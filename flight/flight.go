@@ -1,4 +1,8 @@
-package cache
+// Package flight makes concurrent callers for the same key share one piece
+// of work: the one coalescing primitive of daned, used by the DNS, probe
+// and verdict caches (package cache) and the MTA-STS policy manager. It
+// knows nothing of what the work is.
+package flight
 
 import (
 	"context"
@@ -30,8 +34,7 @@ func (s Source) String() string {
 }
 
 // Group makes concurrent callers for the same key share one piece of
-// work. It is the one coalescing primitive of the DNS, probe and verdict
-// caches.
+// work. The zero value is ready to use.
 //
 // The rule for a caller that gives up: the shared work is detached from
 // every caller. It runs in a goroutine of its own under
@@ -77,7 +80,7 @@ func (g *Group[K, V]) Do(ctx context.Context, key K, fn func(context.Context) (V
 func (g *Group[K, V]) run(ctx context.Context, key K, f *flight[V], fn func(context.Context) (V, bool, error)) {
 	defer func() {
 		if r := recover(); r != nil {
-			f.err = fmt.Errorf("cache: shared work panicked: %v", r)
+			f.err = fmt.Errorf("flight: shared work panicked: %v", r)
 		}
 		g.mu.Lock()
 		delete(g.flights, key)

@@ -16,9 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/daned/daned/internal/testca"
 	"github.com/daned/daned/mtasts"
 	"github.com/daned/daned/mtasts/fetch"
-	"github.com/daned/daned/mtasts/internal/testca"
 	"github.com/daned/daned/mtasts/manager"
 	"github.com/daned/daned/probe"
 	"github.com/daned/daned/state"

@@ -291,7 +291,7 @@ func (m *Manager) Policy(ctx context.Context, domain string) Result {
 	}
 	select {
 	case r := <-ch:
-		return r.Val.(Result).clone()
+		return clone(r.Val.(Result))
 	case <-ctx.Done():
 		return m.fallback(d, mtasts.ReasonPolicyFetchFailed, "gave up waiting for discovery and fetch: "+ctx.Err().Error())
 	}

@@ -457,20 +457,21 @@ func (m *Manager) fallback(d string, reason mtasts.Reason, detail string) Result
 
 // Invalidate forgets the cached policy of domain, in memory and in the
 // store, and any fetch backoff, so that the next Policy call discovers
-// and fetches afresh.
-func (m *Manager) Invalidate(domain string) error {
+// and fetches afresh. It reports whether a policy was cached.
+func (m *Manager) Invalidate(domain string) (bool, error) {
 	d, err := dnsname.Normalize(domain)
 	if err != nil {
-		return err
+		return false, err
 	}
 	m.mu.Lock()
+	_, had := m.cache[d]
 	delete(m.cache, d)
 	delete(m.failures, d)
 	m.mu.Unlock()
 	if m.cfg.Store != nil {
-		return m.cfg.Store.DeleteSTSPolicy(d)
+		return had, m.cfg.Store.DeleteSTSPolicy(d)
 	}
-	return nil
+	return had, nil
 }
 
 // refreshDue reports whether e should be renewed: less than a quarter of

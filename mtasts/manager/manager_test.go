@@ -558,8 +558,11 @@ func TestInvalidate(t *testing.T) {
 	defer store.Close()
 	m := w.manager(t, store)
 	w.expect(t, policy(t, m), mtasts.ModeEnforce, "one", false, mtasts.ReasonNone, 1)
-	if err := m.Invalidate("EXAMPLE.test."); err != nil {
-		t.Fatal(err)
+	if had, err := m.Invalidate("EXAMPLE.test."); err != nil || !had {
+		t.Fatalf("Invalidate = %v, %v; want true, nil", had, err)
+	}
+	if had, err := m.Invalidate("example.test"); err != nil || had {
+		t.Fatalf("Invalidate again = %v, %v; want false, nil", had, err)
 	}
 	if _, ok, _ := store.STSPolicy(domain); ok {
 		t.Fatal("the store still holds the policy")

@@ -474,6 +474,21 @@ func (m *Manager) Invalidate(domain string) (bool, error) {
 	return had, nil
 }
 
+// CountByMode returns how many unexpired policies are cached, by mode
+// (for a metric).
+func (m *Manager) CountByMode() map[mtasts.Mode]int {
+	now := m.clock.Now()
+	out := map[mtasts.Mode]int{}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, e := range m.cache {
+		if now.Before(e.expires) {
+			out[e.policy.Mode]++
+		}
+	}
+	return out
+}
+
 // refreshDue reports whether e should be renewed: less than a quarter of
 // its max_age is left.
 func refreshDue(e *entry, now time.Time) bool {

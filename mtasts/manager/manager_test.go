@@ -558,6 +558,9 @@ func TestInvalidate(t *testing.T) {
 	defer store.Close()
 	m := w.manager(t, store)
 	w.expect(t, policy(t, m), mtasts.ModeEnforce, "one", false, mtasts.ReasonNone, 1)
+	if got := m.CountByMode(); got[mtasts.ModeEnforce] != 1 || len(got) != 1 {
+		t.Fatalf("CountByMode = %v, want one enforced policy", got)
+	}
 	if had, err := m.Invalidate("EXAMPLE.test."); err != nil || !had {
 		t.Fatalf("Invalidate = %v, %v; want true, nil", had, err)
 	}

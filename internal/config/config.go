@@ -150,6 +150,9 @@ type Engine struct {
 	// Logger receives the MTA-STS manager's fetch failures; nil means
 	// slog.Default(). Not a flag.
 	Logger *slog.Logger
+	// Now is the clock of the engine and of the MTA-STS manager (fetch
+	// times, expiry); nil means time.Now. Not a flag: tests fix it.
+	Now func() time.Time
 }
 
 // Register defines the engine flags on fs with their production defaults.
@@ -349,6 +352,7 @@ func (c *Engine) buildWith(cached, store bool) (_ *Built, err error) {
 		ProbeTTL:         c.ProbeCacheTTL,
 		MTASTS:           sts,
 		WebPKIRoots:      c.WebPKIRoots,
+		Now:              c.Now,
 	})
 	if err != nil {
 		return nil, err

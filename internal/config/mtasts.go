@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -105,14 +106,23 @@ func (c *Engine) buildSTS(b *Built, lookup engine.Lookuper, store bool) error {
 			return fmt.Errorf("--state-dir %s: %w", c.StateDir, err)
 		}
 	}
-	b.STS, err = manager.New(manager.Config{
+	mc := manager.Config{
 		TXT:     txtLookup{traced},
 		Fetcher: telemetry.Fetcher{Next: f, Metrics: c.Metrics},
 		Store:   b.Store,
 		Logger:  c.logger(),
-	})
+	}
+	if c.Now != nil {
+		mc.Clock = clockFunc(c.Now)
+	}
+	b.STS, err = manager.New(mc)
 	return err
 }
+
+// clockFunc adapts a function to manager.Clock.
+type clockFunc func() time.Time
+
+func (f clockFunc) Now() time.Time { return f() }
 
 // logger returns c.Logger or the default.
 func (c *Engine) logger() *slog.Logger {

@@ -39,7 +39,7 @@ func stsConfig(w *testworld.World, resolverAddr, stateDir string) config.Engine 
 	return ec
 }
 
-func startSTSDaned(t *testing.T, w *testworld.World, ec config.Engine) *stsDaned {
+func startSTSDaned(t testing.TB, w *testworld.World, ec config.Engine) *stsDaned {
 	t.Helper()
 	built, err := ec.BuildService()
 	if err != nil {

@@ -142,3 +142,4 @@ bench:
 	$(GO) test -run '^$$' -bench 'CachedValidate|GRPC' -benchmem -benchtime 2s ./server/
 	$(GO) test -run '^$$' -bench 'CacheFill' -benchtime 1x ./server/
 	$(GO) test -run '^$$' -bench 'ColdParallel' -benchtime 5x ./engine/
+	$(GO) test -run '^$$' -bench 'ColdSTS' -benchtime 300x ./server/

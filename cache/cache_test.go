@@ -235,13 +235,18 @@ func TestResolverForget(t *testing.T) {
 	_, _ = r.Lookup(ctx, "example.com", dns.TypeMX)
 	_, _ = r.Lookup(ctx, "_25._tcp.mx.example.com", dns.TypeTLSA)
 	_, _ = r.Lookup(ctx, "other.example", dns.TypeMX)
-	if n := r.Forget("example.com", "mx.example.com"); n != 2 {
-		t.Fatalf("Forget dropped %d entries, want 2", n)
+	_, _ = r.Lookup(ctx, "_mta-sts.example.com", dns.TypeTXT)
+	_, _ = r.Lookup(ctx, "mta-sts.example.com", dns.TypeAAAA)
+	_, _ = r.Lookup(ctx, "_mta-sts.other.example", dns.TypeTXT)
+	if n := r.Forget("example.com", "mx.example.com"); n != 4 {
+		t.Fatalf("Forget dropped %d entries, want 4 (MX, TLSA, MTA-STS TXT and policy host)", n)
 	}
 	_, _ = r.Lookup(ctx, "other.example", dns.TypeMX)
+	_, _ = r.Lookup(ctx, "_mta-sts.other.example", dns.TypeTXT)
 	_, _ = r.Lookup(ctx, "example.com", dns.TypeMX)
-	if c := up.calls.Load(); c != 4 {
-		t.Fatalf("%d upstream calls, want 4 (forgotten name refetched, other kept)", c)
+	_, _ = r.Lookup(ctx, "_mta-sts.example.com", dns.TypeTXT)
+	if c := up.calls.Load(); c != 8 {
+		t.Fatalf("%d upstream calls, want 8 (forgotten names refetched, the others kept)", c)
 	}
 }
 

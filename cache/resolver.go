@@ -160,15 +160,17 @@ func withRemaining(it Item[dnsEntry]) *resolver.Answer {
 }
 
 // cachedTypes are the types daned looks up; Forget drops them all.
-var cachedTypes = []uint16{dns.TypeMX, dns.TypeA, dns.TypeAAAA, dns.TypeCNAME, dns.TypeTLSA}
+var cachedTypes = []uint16{dns.TypeMX, dns.TypeA, dns.TypeAAAA, dns.TypeCNAME, dns.TypeTLSA, dns.TypeTXT}
 
-// Forget drops every cached answer for the names (and for their
-// _25._tcp TLSA names) and returns how many entries it dropped.
+// Forget drops every cached answer for the names, for their _25._tcp
+// TLSA names, and for their MTA-STS names (the _mta-sts TXT record and
+// the mta-sts policy host, RFC 8461 §3), and returns how many entries it
+// dropped.
 func (r *Resolver) Forget(names ...string) int {
 	n := 0
 	for _, name := range names {
 		fq := strings.ToLower(dns.Fqdn(name))
-		for _, owner := range []string{fq, "_25._tcp." + fq} {
+		for _, owner := range []string{fq, "_25._tcp." + fq, "_mta-sts." + fq, "mta-sts." + fq} {
 			for _, t := range cachedTypes {
 				if r.lru.Remove(dnsKey{name: owner, qtype: t}) {
 					n++

@@ -44,6 +44,10 @@ type ValidatorConfig struct {
 	// results too; nil when they are not cached.
 	DNS    *Resolver
 	Probes *Prober
+	// Policies holds the MTA-STS policies the engine applies
+	// (*manager.Manager), so that Invalidate drops the domain's policy
+	// too; nil when MTA-STS is off.
+	Policies PolicyCache
 	// Now is the clock of the verdict cache; nil means time.Now.
 	Now func() time.Time
 	// TracerProvider makes the spans of background refreshes; nil means
@@ -108,6 +112,13 @@ func (v *Verdict) Memo(key MemoKey, build func(*engine.Result) any) any {
 		return m
 	}
 	return *v.memos[key].Load()
+}
+
+// PolicyCache is a cache of MTA-STS policies: *manager.Manager.
+// Invalidate forgets a domain's policy, in memory and in any persistent
+// store, and reports whether one was held.
+type PolicyCache interface {
+	Invalidate(domain string) (bool, error)
 }
 
 // Decision is the answer to one request.
@@ -322,10 +333,11 @@ func (v *Validator) Close() {
 }
 
 // Invalidate drops a domain's verdicts and, in the DNS and probe caches,
-// the answers and probe results they rest on: the domain's, its MX
-// hosts', their aliases' and TLSA base domains', and their addresses'.
-// It returns how many entries it dropped. domain must be normalised
-// (dnsname.Normalize).
+// the answers and probe results they rest on: the domain's (its MTA-STS
+// TXT record and policy host included), its MX hosts', their aliases' and
+// TLSA base domains', and their addresses'; and its cached MTA-STS
+// policy. It returns how many entries it dropped. domain must be
+// normalised (dnsname.Normalize).
 func (v *Validator) Invalidate(domain string) int {
 	names := []string{domain}
 	var addrs []netip.Addr
@@ -355,6 +367,17 @@ func (v *Validator) Invalidate(domain string) int {
 	}
 	if v.cfg.Probes != nil {
 		n += v.cfg.Probes.Forget(addrs...)
+	}
+	if v.cfg.Policies != nil {
+		had, err := v.cfg.Policies.Invalidate(domain)
+		if err != nil {
+			// Gone from memory all the same; the store keeps it until it
+			// expires or the next fetch replaces it.
+			v.cfg.Logger.Warn("dropping the cached MTA-STS policy", "domain", domain, "err", err)
+		}
+		if had {
+			n++
+		}
 	}
 	return n
 }

@@ -158,12 +158,30 @@ func TestValidatorInvalidate(t *testing.T) {
 	if d, _ := v.Decide(ctx, "example.com", engine.Options{}); d.Source != flight.Fresh {
 		t.Fatal("an invalidated verdict was served")
 	}
+
+	// With MTA-STS policies, the domain's goes too and counts.
+	pol := &fakePolicies{held: map[string]bool{"example.com": true}}
+	v2 := newValidator(t, cache.ValidatorConfig{Upstream: e, Now: clk.Now, Policies: pol})
+	if n := v2.Invalidate("example.com"); n != 1 || pol.held["example.com"] {
+		t.Fatalf("Invalidate dropped %d entries (policy still held: %v), want 1, the policy", n, pol.held["example.com"])
+	}
+	if n := v2.Invalidate("example.com"); n != 0 {
+		t.Fatalf("Invalidate again dropped %d, want 0", n)
+	}
 	before := up.calls.Load()
 	_, _ = dnsCache.Lookup(ctx, "other.example", dns.TypeA)
 	_, _ = dnsCache.Lookup(ctx, "mx.provider.example", dns.TypeA)
 	if got := up.calls.Load() - before; got != 1 {
 		t.Fatalf("%d upstream lookups after Invalidate, want 1 (the other domain's answer stays)", got)
 	}
+}
+
+type fakePolicies struct{ held map[string]bool }
+
+func (f *fakePolicies) Invalidate(domain string) (bool, error) {
+	had := f.held[domain]
+	delete(f.held, domain)
+	return had, nil
 }
 
 // TestValidatorRefreshAhead: a verdict asked for in the last fifth of its

@@ -3,7 +3,9 @@ package dane
 // Reason says why a verdict, a host or an address is what it is. The
 // values mirror the API's dane.v1.Reason one to one; each documents the
 // enhanced status code (RFC 3463, Exchange Online's DANE codes) and the
-// RFC 8460 result type it maps to.
+// RFC 8460 result type it maps to. The MTA-STS reasons (RFC 8461) are
+// here too, named as package mtasts names its own (see ReasonNamed), so
+// that one enum says why for both mechanisms.
 type Reason int
 
 const (
@@ -70,6 +72,28 @@ const (
 	// ReasonNotConsidered: the host was cut off by a limit on the MX hosts
 	// considered.
 	ReasonNotConsidered
+	// ReasonCertNotTrusted: under an MTA-STS policy, the host's chain does
+	// not validate against the WebPKI roots (unknown issuer, a certificate
+	// not yet valid, no certificate; RFC 8461 §4.2). 4.7.5,
+	// certificate-not-trusted.
+	ReasonCertNotTrusted
+	// ReasonMXNotInPolicy: the MX host name matches no mx pattern of the
+	// domain's MTA-STS policy (RFC 8461 §4.1). 4.7.5, validation-failure.
+	ReasonMXNotInPolicy
+	// ReasonSTSPolicyFetchFailed: the domain's MTA-STS policy could not be
+	// had: the TXT lookup failed or was bogus, the policy host was
+	// unreachable or forbidden, or answered other than HTTP 200 text/plain
+	// of at most 64 KiB without a redirect (RFC 8461 §3.3). Never a
+	// reason to defer on its own (§5.1). sts-policy-fetch-error.
+	ReasonSTSPolicyFetchFailed
+	// ReasonSTSPolicyInvalid: the policy fetched is not a valid STSv1
+	// policy (RFC 8461 §3.2). Never a reason to defer on its own.
+	// sts-policy-invalid.
+	ReasonSTSPolicyInvalid
+	// ReasonSTSWebPKIInvalid: the policy host's certificate is not valid
+	// for mta-sts.<domain> under the WebPKI (RFC 8461 §3.3). Never a
+	// reason to defer on its own. sts-webpki-invalid.
+	ReasonSTSWebPKIInvalid
 )
 
 var reasonNames = [...]string{
@@ -94,6 +118,12 @@ var reasonNames = [...]string{
 	ReasonNotProbed:          "NOT_PROBED",
 	ReasonSMTPError:          "SMTP_ERROR",
 	ReasonNotConsidered:      "NOT_CONSIDERED",
+
+	ReasonCertNotTrusted:       "CERT_NOT_TRUSTED",
+	ReasonMXNotInPolicy:        "MX_NOT_IN_POLICY",
+	ReasonSTSPolicyFetchFailed: "STS_POLICY_FETCH_FAILED",
+	ReasonSTSPolicyInvalid:     "STS_POLICY_INVALID",
+	ReasonSTSWebPKIInvalid:     "STS_WEBPKI_INVALID",
 }
 
 // String returns the reason's name as in the API, without the REASON_
@@ -103,4 +133,17 @@ func (r Reason) String() string {
 		return reasonNames[r]
 	}
 	return "UNKNOWN"
+}
+
+// ReasonNamed returns the reason whose String is name ("MX_NOT_IN_POLICY"),
+// or ReasonUnspecified. It maps package mtasts's reasons, which spell
+// their names the same way, onto this enum without either package
+// importing the other.
+func ReasonNamed(name string) Reason {
+	for r, n := range reasonNames {
+		if n == name {
+			return Reason(r)
+		}
+	}
+	return ReasonUnspecified
 }

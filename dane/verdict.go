@@ -20,9 +20,13 @@ const (
 	// PolicyNoMail: the domain accepts no mail (RFC 7505 null MX, or it
 	// does not exist).
 	PolicyNoMail
+	// PolicyMTASTSRequired: no DANE, and the domain's MTA-STS policy in
+	// mode enforce names the host: STARTTLS and a certificate chain valid
+	// under the WebPKI for the host name are mandatory (RFC 8461 §4, §5).
+	PolicyMTASTSRequired
 )
 
-var policyNames = [...]string{"UNSPECIFIED", "DANE_REQUIRED", "TLS_REQUIRED", "OPPORTUNISTIC", "NO_MAIL"}
+var policyNames = [...]string{"UNSPECIFIED", "DANE_REQUIRED", "TLS_REQUIRED", "OPPORTUNISTIC", "NO_MAIL", "MTA_STS_REQUIRED"}
 
 // String returns the policy's name as in the API, without the prefix.
 func (p Policy) String() string {
@@ -118,19 +122,49 @@ func StatusOf(r Reason, inDNS bool) SMTPStatus {
 		return SMTPStatus{"4.4.1", "connection-timed-out", ""}
 	case ReasonSMTPError:
 		return SMTPStatus{"4.4.2", "smtp-error", ""}
+	case ReasonCertNotTrusted:
+		return SMTPStatus{"4.7.5", "certificate-not-trusted", "certificate-not-trusted"}
+	case ReasonMXNotInPolicy:
+		return SMTPStatus{"4.7.5", "mx-not-in-policy", "validation-failure"}
+	case ReasonSTSPolicyFetchFailed:
+		return SMTPStatus{"", "sts-policy-fetch-error", "sts-policy-fetch-error"}
+	case ReasonSTSPolicyInvalid:
+		return SMTPStatus{"", "sts-policy-invalid", "sts-policy-invalid"}
+	case ReasonSTSWebPKIInvalid:
+		return SMTPStatus{"", "sts-webpki-invalid", "sts-webpki-invalid"}
 	}
 	return SMTPStatus{}
 }
 
-// IsDANEFailure reports whether a reason is a DNSSEC or DANE failure, as
-// opposed to a connectivity or plain DNS failure. A verdict names a DANE
-// failure in preference to a connectivity one: it is what the admin of the
-// destination must fix.
+// StatusOfSTS is StatusOf for a host refused under an MTA-STS policy
+// (RFC 8461 §4): the certificate failures get 4.7.5 (RFC 3463,
+// cryptographic failure) with their RFC 8460 result type as short text,
+// rather than the DANE codes Exchange Online gives them, which would send
+// an admin looking for TLSA records the domain does not have. The MTA-STS
+// policy failures have no code: they never defer mail on their own (RFC
+// 8461 §5.1). Every other reason is as StatusOf says.
+func StatusOfSTS(r Reason, inDNS bool) SMTPStatus {
+	switch r {
+	case ReasonCertNameMismatch:
+		return SMTPStatus{"4.7.5", "certificate-host-mismatch", "certificate-host-mismatch"}
+	case ReasonCertExpired:
+		return SMTPStatus{"4.7.5", "certificate-expired", "certificate-expired"}
+	case ReasonCertNotYetValid:
+		return SMTPStatus{"4.7.5", "certificate-not-trusted", "certificate-not-trusted"}
+	}
+	return StatusOf(r, inDNS)
+}
+
+// IsDANEFailure reports whether a reason is a DNSSEC, DANE or MTA-STS
+// failure, as opposed to a connectivity or plain DNS failure. A verdict
+// names such a failure in preference to a connectivity one: it is what
+// the admin of the destination must fix.
 func IsDANEFailure(r Reason) bool {
 	switch r {
 	case ReasonDNSSECBogus, ReasonTLSALookupFailed, ReasonSTARTTLSNotOffered,
 		ReasonTLSHandshakeFailed, ReasonTLSANoMatch, ReasonCertNameMismatch,
-		ReasonCertExpired, ReasonCertNotYetValid, ReasonChainInvalid:
+		ReasonCertExpired, ReasonCertNotYetValid, ReasonChainInvalid,
+		ReasonCertNotTrusted, ReasonMXNotInPolicy:
 		return true
 	}
 	return false
@@ -144,6 +178,9 @@ type Outcome struct {
 	Reason Reason // ReasonOK, or why it is not usable
 	InDNS  bool   // the failure happened in a DNS lookup
 	Detail string // safe to show; names the host, address and record
+	// MTASTS: the failure is MTA-STS's (the host was refused under an
+	// enforced policy), so its status is StatusOfSTS's.
+	MTASTS bool
 }
 
 // Pick returns the failure that speaks for a set of failed parts, given in
@@ -183,6 +220,23 @@ func Fail(r Reason, inDNS bool, detail string) Verdict {
 	return v
 }
 
+// strength orders host policies by what they demand, most first.
+func strength(p Policy) int {
+	switch p {
+	case PolicyDANERequired:
+		return 5
+	case PolicyMTASTSRequired:
+		return 4
+	case PolicyTLSRequired:
+		return 3
+	case PolicyOpportunistic:
+		return 2
+	case PolicyNoMail:
+		return 1
+	}
+	return 0
+}
+
 // Decide returns the verdict of a domain from its hosts, given in MX
 // preference order. Mail is delivered when any host is usable: each
 // host's own policy binds the sender (RFC 7672 §2.2.1: hosts keep their
@@ -191,15 +245,17 @@ func Fail(r Reason, inDNS bool, detail string) Verdict {
 // failure that speaks for them all (see Pick).
 //
 // The domain's policy is the weakest policy among the hosts whose policy
-// is known: DANE_REQUIRED only when every such host demands DANE. When
-// mxSecure is false the MX RRset is insecure and the domain is never
-// reported above OPPORTUNISTIC (RFC 7672 §2.2.1), whatever its hosts do.
+// is known: DANE_REQUIRED only when every such host demands DANE,
+// MTA_STS_REQUIRED only when every such host is under an enforced MTA-STS
+// policy. When mxSecure is false the MX RRset is insecure and the domain
+// is never reported as DANE_REQUIRED or TLS_REQUIRED (RFC 7672 §2.2.1),
+// whatever its hosts do; MTA-STS needs no DNSSEC, so MTA_STS_REQUIRED
+// stands.
 func Decide(mxSecure bool, hosts []Outcome) Verdict {
 	var v Verdict
 	var failed []Outcome
 	for _, h := range hosts {
-		if h.Policy != PolicyUnspecified && (v.Policy == PolicyUnspecified || h.Policy > v.Policy) {
-			// The enum orders policies from strongest to weakest.
+		if h.Policy != PolicyUnspecified && (v.Policy == PolicyUnspecified || strength(h.Policy) < strength(v.Policy)) {
 			v.Policy = h.Policy
 		}
 		if h.Usable {
@@ -208,7 +264,7 @@ func Decide(mxSecure bool, hosts []Outcome) Verdict {
 			failed = append(failed, h)
 		}
 	}
-	if !mxSecure && v.Policy != PolicyUnspecified && v.Policy < PolicyOpportunistic {
+	if !mxSecure && (v.Policy == PolicyDANERequired || v.Policy == PolicyTLSRequired) {
 		v.Policy = PolicyOpportunistic
 	}
 	if v.Action == ActionDeliver {
@@ -220,6 +276,10 @@ func Decide(mxSecure bool, hosts []Outcome) Verdict {
 		f = Outcome{Reason: ReasonNoAddresses, Detail: "no MX host to deliver to"}
 	}
 	fv := Fail(f.Reason, f.InDNS, f.Detail)
+	if f.MTASTS {
+		fv.Status = StatusOfSTS(f.Reason, f.InDNS)
+		fv.Text = fv.Status.Short + ": " + f.Detail
+	}
 	v.Action, v.Reason, v.Status, v.Text = fv.Action, fv.Reason, fv.Status, fv.Text
 	return v
 }

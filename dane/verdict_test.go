@@ -33,6 +33,11 @@ func TestStatusOf(t *testing.T) {
 		{"null MX", dane.ReasonNullMX, true, dane.SMTPStatus{Code: "5.1.10", Short: "null-mx"}},
 		{"smtp error", dane.ReasonSMTPError, false, dane.SMTPStatus{Code: "4.4.2", Short: "smtp-error"}},
 		{"ok", dane.ReasonOK, false, dane.SMTPStatus{}},
+		{"MTA-STS: not trusted", dane.ReasonCertNotTrusted, false, dane.SMTPStatus{Code: "4.7.5", Short: "certificate-not-trusted", TLSRPT: "certificate-not-trusted"}},
+		{"MTA-STS: MX not in policy", dane.ReasonMXNotInPolicy, false, dane.SMTPStatus{Code: "4.7.5", Short: "mx-not-in-policy", TLSRPT: "validation-failure"}},
+		{"MTA-STS: fetch failed", dane.ReasonSTSPolicyFetchFailed, false, dane.SMTPStatus{Short: "sts-policy-fetch-error", TLSRPT: "sts-policy-fetch-error"}},
+		{"MTA-STS: invalid policy", dane.ReasonSTSPolicyInvalid, false, dane.SMTPStatus{Short: "sts-policy-invalid", TLSRPT: "sts-policy-invalid"}},
+		{"MTA-STS: policy host not WebPKI-valid", dane.ReasonSTSWebPKIInvalid, false, dane.SMTPStatus{Short: "sts-webpki-invalid", TLSRPT: "sts-webpki-invalid"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -88,6 +93,38 @@ func TestHostPolicy(t *testing.T) {
 				t.Fatalf("HostPolicy = %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestStatusOfSTS(t *testing.T) {
+	tests := []struct {
+		reason dane.Reason
+		want   dane.SMTPStatus
+	}{
+		{dane.ReasonCertNameMismatch, dane.SMTPStatus{Code: "4.7.5", Short: "certificate-host-mismatch", TLSRPT: "certificate-host-mismatch"}},
+		{dane.ReasonCertExpired, dane.SMTPStatus{Code: "4.7.5", Short: "certificate-expired", TLSRPT: "certificate-expired"}},
+		{dane.ReasonCertNotTrusted, dane.SMTPStatus{Code: "4.7.5", Short: "certificate-not-trusted", TLSRPT: "certificate-not-trusted"}},
+		{dane.ReasonMXNotInPolicy, dane.SMTPStatus{Code: "4.7.5", Short: "mx-not-in-policy", TLSRPT: "validation-failure"}},
+		{dane.ReasonSTARTTLSNotOffered, dane.SMTPStatus{Code: "4.7.321", Short: "starttls-not-supported", TLSRPT: "starttls-not-supported"}},
+		{dane.ReasonConnectFailed, dane.SMTPStatus{Code: "4.4.1", Short: "connection-failed"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.reason.String(), func(t *testing.T) {
+			if got := dane.StatusOfSTS(tt.reason, false); got != tt.want {
+				t.Fatalf("StatusOfSTS(%v) = %+v, want %+v", tt.reason, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestReasonNamed(t *testing.T) {
+	for r := dane.ReasonUnspecified; r.String() != "UNKNOWN"; r++ {
+		if got := dane.ReasonNamed(r.String()); got != r {
+			t.Errorf("ReasonNamed(%q) = %v, want %v", r.String(), got, r)
+		}
+	}
+	if got := dane.ReasonNamed("NO_SUCH_REASON"); got != dane.ReasonUnspecified {
+		t.Errorf("ReasonNamed of an unknown name = %v, want UNSPECIFIED", got)
 	}
 }
 
@@ -148,6 +185,25 @@ func TestDecide(t *testing.T) {
 			hosts:      []dane.Outcome{{Reason: dane.ReasonTLSALookupFailed, InDNS: true, Detail: "servfail"}},
 			wantAction: dane.ActionDefer, wantPolicy: dane.PolicyUnspecified, wantReason: dane.ReasonTLSALookupFailed,
 			wantText: "dnssec-invalid: servfail",
+		},
+		{
+			name: "MTA-STS enforced on an unsigned domain stands", mxSecure: false,
+			hosts:      []dane.Outcome{ok(dane.PolicyMTASTSRequired), ok(dane.PolicyMTASTSRequired)},
+			wantAction: dane.ActionDeliver, wantPolicy: dane.PolicyMTASTSRequired, wantReason: dane.ReasonOK,
+		},
+		{
+			name: "MTA-STS host refused: its own status, named over connectivity", mxSecure: false,
+			hosts: []dane.Outcome{
+				{Policy: dane.PolicyMTASTSRequired, Reason: dane.ReasonConnectFailed, Detail: "mx1 refused", MTASTS: true},
+				{Policy: dane.PolicyMTASTSRequired, Reason: dane.ReasonCertNameMismatch, Detail: "mx2 names another host", MTASTS: true},
+			},
+			wantAction: dane.ActionDefer, wantPolicy: dane.PolicyMTASTSRequired, wantReason: dane.ReasonCertNameMismatch,
+			wantText: "certificate-host-mismatch: mx2 names another host",
+		},
+		{
+			name: "MTA-STS host beside an opportunistic one: opportunistic", mxSecure: false,
+			hosts:      []dane.Outcome{ok(dane.PolicyMTASTSRequired), ok(dane.PolicyOpportunistic)},
+			wantAction: dane.ActionDeliver, wantPolicy: dane.PolicyOpportunistic, wantReason: dane.ReasonOK,
 		},
 		{
 			name: "no hosts at all", mxSecure: true,

@@ -6,6 +6,12 @@
 // dane decides whether DANE applies to a host, which TLSA base domains to
 // try, the DANE-TA reference names, and how each presented chain fares.
 //
+// When DNSSEC proves that the domain has no DANE, or the domain is
+// unsigned, the engine asks an injected PolicySource for the domain's
+// MTA-STS policy (RFC 8461) and applies it to the hosts: package mtasts
+// decides the precedence (DANE first, and a DANE failure never rescued)
+// and whether a host's chain passes under the WebPKI.
+//
 // It knows nothing of gRPC or of caching: the decision layer (package
 // cache) wraps it and every front door calls that, and danectl runs it
 // in-process. A resolver or prober that keeps answers is told, by
@@ -15,6 +21,7 @@ package engine
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -29,6 +36,7 @@ import (
 
 	"github.com/daned/daned/dane"
 	"github.com/daned/daned/dnsname"
+	"github.com/daned/daned/mtasts"
 	"github.com/daned/daned/probe"
 	"github.com/daned/daned/resolver"
 )
@@ -134,6 +142,15 @@ type Config struct {
 	// TracerProvider makes the spans of each validation; nil means the
 	// global provider (otel.GetTracerProvider), a no-op until one is set.
 	TracerProvider trace.TracerProvider
+	// MTASTS gives a domain's MTA-STS policy (RFC 8461), asked only when
+	// DNSSEC proved the domain has no DANE or the domain is unsigned
+	// (mtasts.Decide). Nil: MTA-STS is never consulted.
+	MTASTS PolicySource
+	// WebPKIRoots are the roots an MX host's chain must validate against
+	// under an MTA-STS policy (RFC 8461 §4.2). Nil means the system roots
+	// (x509.SystemCertPool, which on Linux honours SSL_CERT_FILE and
+	// SSL_CERT_DIR), loaded by New when MTASTS is set.
+	WebPKIRoots *x509.CertPool
 }
 
 // Options are the per-request switches of a validation.
@@ -155,6 +172,7 @@ type Engine struct {
 	reusing ReusingProber // cfg.Prober when it keeps results
 	slots   chan struct{} // probe concurrency
 	perAddr *addrLimiter  // probe concurrency per destination address
+	roots   *x509.CertPool
 }
 
 // maxTTL is the longest any verdict is reused, whatever its DNS TTLs say.
@@ -195,7 +213,14 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.TracerProvider == nil {
 		cfg.TracerProvider = otel.GetTracerProvider()
 	}
-	e := &Engine{cfg: cfg, slots: make(chan struct{}, cfg.ProbeConcurrency), perAddr: newAddrLimiter(cfg.ProbesPerAddress)}
+	e := &Engine{cfg: cfg, slots: make(chan struct{}, cfg.ProbeConcurrency), perAddr: newAddrLimiter(cfg.ProbesPerAddress), roots: cfg.WebPKIRoots}
+	if cfg.MTASTS != nil && e.roots == nil {
+		roots, err := x509.SystemCertPool()
+		if err != nil {
+			return nil, fmt.Errorf("engine: loading the WebPKI roots for MTA-STS: %w", err)
+		}
+		e.roots = roots
+	}
 	e.fresh, _ = cfg.Resolver.(FreshLookuper)
 	e.reusing, _ = cfg.Prober.(ReusingProber)
 	return e, nil
@@ -250,9 +275,11 @@ func (v *validation) run(ctx context.Context, name string) *Result {
 	hosts, stop := v.mxHosts(ctx, res)
 	if stop != nil {
 		res.Verdict = *stop
+		noHostsSource(res)
 	} else {
 		res.Hosts = hosts
 		v.judgeHosts(ctx, res)
+		v.precedence(ctx, res)
 	}
 	res.TTL = v.ttl
 	if res.Verdict.Action != dane.ActionDeliver || anyFailure(res.Hosts) {
@@ -421,14 +448,38 @@ func (v *validation) judgeHosts(ctx context.Context, res *Result) {
 	for range n {
 		<-done
 	}
+	v.decide(res)
+}
+
+// decide sets the verdict from the judged hosts.
+func (v *validation) decide(res *Result) {
 	outcomes := make([]dane.Outcome, 0, len(res.Hosts))
 	for _, h := range res.Hosts {
 		if h.Reason == dane.ReasonNotConsidered {
 			continue
 		}
-		outcomes = append(outcomes, dane.Outcome{Policy: h.Policy, Usable: h.Usable, Reason: h.Reason, InDNS: h.inDNS, Detail: h.Detail})
+		outcomes = append(outcomes, dane.Outcome{Policy: h.Policy, Usable: h.Usable, Reason: h.Reason, InDNS: h.inDNS, Detail: h.Detail, MTASTS: h.stsRefused})
 	}
 	res.Verdict = dane.Decide(res.MXState == DNSSecure, outcomes)
+}
+
+// noHostsSource says which mechanism decided a verdict reached before any
+// host was judged: DANE for a failed MX lookup (it cannot be known
+// whether the domain has DANE, and MTA-STS never stands in for it, RFC
+// 8461 §2), none for a domain that takes no mail.
+func noHostsSource(res *Result) {
+	switch res.Verdict.Reason {
+	case dane.ReasonNXDomain, dane.ReasonNullMX:
+		res.PolicySource = mtasts.SourceNone
+		res.PolicySourceDetail = "the domain accepts no mail: no transport security policy applies"
+	default:
+		d := mtasts.DANETemp
+		if res.Verdict.Reason == dane.ReasonDNSSECBogus {
+			d = mtasts.DANEBogus
+		}
+		dec := mtasts.Decide(d, mtasts.STSAbsent)
+		res.PolicySource, res.PolicySourceDetail = dec.Source, dec.Why
+	}
 }
 
 // fail marks a host unusable.

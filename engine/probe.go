@@ -29,9 +29,10 @@ func (v *validation) probeAll(ctx context.Context, domain string, h *Host, addrs
 		h.Reason, h.Usable = dane.ReasonOK, true
 		return
 	}
+	h.probeErrs = make([]dane.Reason, len(addrs))
 	var wg sync.WaitGroup
 	for i, ip := range addrs {
-		wg.Go(func() { h.Addresses[i] = v.probeOne(ctx, domain, h, ip) })
+		wg.Go(func() { h.Addresses[i], h.probeErrs[i] = v.probeOne(ctx, domain, h, ip) })
 	}
 	wg.Wait()
 
@@ -58,14 +59,17 @@ func (v *validation) hostOKDetail(h *Host, a Address) string {
 	return h.Detail
 }
 
-// probeOne probes one address and judges it under the host's policy.
-func (v *validation) probeOne(ctx context.Context, domain string, h *Host, ip netip.Addr) Address {
+// probeOne probes one address and judges it under the host's policy. It
+// also returns why the probe failed, ReasonUnspecified when it did not,
+// even where the host's policy forgives the failure (cleartext without
+// DANE), so that an MTA-STS policy can still refuse it.
+func (v *validation) probeOne(ctx context.Context, domain string, h *Host, ip netip.Addr) (Address, dane.Reason) {
 	a := Address{IP: ip, Matched: -1}
 	where := fmt.Sprintf("%s [%s]", h.Name, ip)
 	if ok, why := v.e.cfg.Targets.Permitted(ip); !ok {
 		a.Reason = dane.ReasonTargetForbidden
 		a.Detail = fmt.Sprintf("%s not probed: the address is %s, which daned does not connect to (allow it with --probe-allow)", where, why)
-		return a
+		return a, dane.ReasonUnspecified
 	}
 	// The address's own slot first, so a probe waiting for a busy
 	// receiver holds none of the global slots.
@@ -73,7 +77,7 @@ func (v *validation) probeOne(ctx context.Context, domain string, h *Host, ip ne
 	if !ok {
 		a.Reason = dane.ReasonTimeout
 		a.Detail = fmt.Sprintf("%s not probed: the validation ran out of time waiting for a probe slot for the address (at most %d probes at once per address)", where, v.e.perAddr.n)
-		return a
+		return a, dane.ReasonUnspecified
 	}
 	defer release()
 	select {
@@ -82,7 +86,7 @@ func (v *validation) probeOne(ctx context.Context, domain string, h *Host, ip ne
 	case <-ctx.Done():
 		a.Reason = dane.ReasonTimeout
 		a.Detail = fmt.Sprintf("%s not probed: the validation ran out of time waiting for a probe slot", where)
-		return a
+		return a, dane.ReasonUnspecified
 	}
 	sni := h.Name
 	if h.TLSABase != "" {
@@ -108,14 +112,14 @@ func (v *validation) probeOne(ctx context.Context, domain string, h *Host, ip ne
 			// RFC 7672 §2.2, outcome 3: without DANE, cleartext is allowed.
 			a.Reason = dane.ReasonOK
 			a.Detail = fmt.Sprintf("%s: %v; cleartext delivery is allowed (no DANE)", where, r.Err)
-			return a
+			return a, reason
 		}
 		a.Reason = reason
 		a.Detail = fmt.Sprintf("%s: %v", where, r.Err)
 		if h.Policy != dane.PolicyOpportunistic && (reason == dane.ReasonSTARTTLSNotOffered || reason == dane.ReasonTLSHandshakeFailed) {
 			a.Detail += fmt.Sprintf(", but its secure TLSA RRset makes TLS mandatory (%s)", policyWords(h.Policy))
 		}
-		return a
+		return a, reason
 	}
 	switch h.Policy {
 	case dane.PolicyDANERequired:
@@ -140,7 +144,7 @@ func (v *validation) probeOne(ctx context.Context, domain string, h *Host, ip ne
 		a.Reason = dane.ReasonOK
 		a.Detail = fmt.Sprintf("%s: %s established (opportunistic, not authenticated)", where, probe.VersionName(r.TLSVersion))
 	}
-	return a
+	return a, dane.ReasonUnspecified
 }
 
 // failWords puts a failed match into words a mail admin understands,

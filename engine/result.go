@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/daned/daned/dane"
+	"github.com/daned/daned/mtasts"
 )
 
 // DNSState is the DNSSEC state of an answer as the verdict sees it: the
@@ -50,6 +51,14 @@ type Result struct {
 	CheckedAt  time.Time
 	TTL        time.Duration // how long the verdict may be reused
 	FromCache  bool
+	// PolicySource is the mechanism that decided the verdict (RFC 8461
+	// §2): DANE, MTA-STS or neither; PolicySourceDetail says why in a
+	// sentence an admin understands.
+	PolicySource       mtasts.Source
+	PolicySourceDetail string
+	// MTASTS is what the policy source found for the domain; nil when
+	// MTA-STS was not consulted (DANE decided, or none is configured).
+	MTASTS *mtasts.PolicyResult
 }
 
 // Host is what was found for one MX host.
@@ -73,9 +82,17 @@ type Host struct {
 	Usable         bool
 	Detail         string
 	Addresses      []Address
+	// STSFailure is what the domain's MTA-STS policy refused of the host
+	// (RFC 8461 §4): ReasonMXNotInPolicy, a STARTTLS failure or a WebPKI
+	// failure of every address that answered; ReasonUnspecified when
+	// nothing. Under mode enforce it is the host's Reason too; under mode
+	// testing the host stays usable and this is for a TLS report.
+	STSFailure dane.Reason
 
-	inDNS   bool          // the host's failure happened in DNS
-	tlsaTTL time.Duration // TTL of the TLSA RRset that set the policy
+	inDNS      bool          // the host's failure happened in DNS
+	tlsaTTL    time.Duration // TTL of the TLSA RRset that set the policy
+	stsRefused bool          // the host's failure is MTA-STS's (enforce)
+	probeErrs  []dane.Reason // per address, why its probe failed, before any forgiveness
 }
 
 // Address is the outcome of probing one address of a host.

@@ -5,11 +5,13 @@ import (
 	"errors"
 
 	"github.com/miekg/dns"
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/daned/daned/dane"
+	"github.com/daned/daned/mtasts"
 	"github.com/daned/daned/probe"
 	"github.com/daned/daned/resolver"
 )
@@ -21,6 +23,7 @@ const (
 	spanLookup   = "dns.lookup"
 	spanProbe    = "smtp.probe"
 	spanMatch    = "dane.match"
+	spanSTS      = "mta_sts.policy"
 )
 
 // Attribute keys: OpenTelemetry semantic conventions where they exist, a
@@ -51,6 +54,10 @@ const (
 	attrSTARTTLS    = attribute.Key("smtp.starttls.offered")
 	attrProbeStage  = attribute.Key("dane.probe.stage")
 	attrChainLength = attribute.Key("tls.server.chain.length")
+	attrSTSMode     = attribute.Key("mta_sts.mode")
+	attrSTSID       = attribute.Key("mta_sts.record_id")
+	attrSTSCached   = attribute.Key("mta_sts.from_cache")
+	attrSTSFailure  = attribute.Key("mta_sts.failure")
 )
 
 // tracerName identifies daned's engine spans.
@@ -61,7 +68,33 @@ func (e *Engine) tracer() trace.Tracer { return e.cfg.TracerProvider.Tracer(trac
 // traceLookup wraps one DNS lookup in a span: the question, the answer's
 // security state and rcode, or the failure.
 func (v *validation) traceLookup(ctx context.Context, name string, qtype uint16, f func(context.Context) (*resolver.Answer, error)) (*resolver.Answer, error) {
-	ctx, span := v.e.tracer().Start(ctx, spanLookup, trace.WithSpanKind(trace.SpanKindClient),
+	return traceLookup(ctx, v.e.tracer(), name, qtype, f)
+}
+
+// TraceLookups returns l with a span around every lookup, as the engine
+// makes for its own: for the lookups made on the engine's behalf by
+// others that share its resolver, such as the MTA-STS policy source's TXT
+// and address lookups. tp nil means the global provider.
+func TraceLookups(l Lookuper, tp trace.TracerProvider) Lookuper {
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
+	return tracedLookuper{l, tp.Tracer(tracerName)}
+}
+
+type tracedLookuper struct {
+	next   Lookuper
+	tracer trace.Tracer
+}
+
+func (t tracedLookuper) Lookup(ctx context.Context, name string, qtype uint16) (*resolver.Answer, error) {
+	return traceLookup(ctx, t.tracer, name, qtype, func(ctx context.Context) (*resolver.Answer, error) {
+		return t.next.Lookup(ctx, name, qtype)
+	})
+}
+
+func traceLookup(ctx context.Context, tracer trace.Tracer, name string, qtype uint16, f func(context.Context) (*resolver.Answer, error)) (*resolver.Answer, error) {
+	ctx, span := tracer.Start(ctx, spanLookup, trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(attrQName.String(dns.Fqdn(name)), attrQType.String(dns.TypeToString[qtype])))
 	defer span.End()
 	a, err := f(ctx)
@@ -143,11 +176,34 @@ func (v *validation) traceMatch(ctx context.Context, h *Host, f func() dane.Resu
 	return m
 }
 
+// stsPolicy asks the policy source for the domain's MTA-STS policy in a
+// span of its own, under which the source's TXT lookup and HTTPS fetch
+// appear when it makes them.
+func (v *validation) stsPolicy(ctx context.Context, domain string) mtasts.PolicyResult {
+	ctx, span := v.e.tracer().Start(ctx, spanSTS, trace.WithAttributes(attrDomain.String(domain)))
+	defer span.End()
+	pr := v.e.cfg.MTASTS.Policy(ctx, domain)
+	mode := pr.Policy.Mode.String()
+	if mode == "" {
+		mode = "no policy"
+	}
+	span.SetAttributes(attrSTSMode.String(mode), attrSTSCached.Bool(pr.FromCache))
+	if pr.RecordID != "" {
+		span.SetAttributes(attrSTSID.String(pr.RecordID))
+	}
+	if pr.Failure != mtasts.ReasonNone {
+		span.SetAttributes(attrSTSFailure.String(pr.Failure.ResultType()))
+		span.SetStatus(codes.Error, pr.Detail)
+	}
+	return pr
+}
+
 // endValidate closes the validation span with the verdict.
 func endValidate(span trace.Span, res *Result) {
 	v := res.Verdict
 	span.SetAttributes(attrAction.String(v.Action.String()), attrReason.String(v.Reason.String()),
-		attrPolicy.String(v.Policy.String()), attribute.Int("dane.mx.count", len(res.Hosts)))
+		attrPolicy.String(v.Policy.String()), attribute.Int("dane.mx.count", len(res.Hosts)),
+		attribute.String("dane.policy_source", res.PolicySource.String()))
 	if v.Status.Code != "" {
 		span.SetAttributes(attrStatus.String(v.Status.Code))
 	}

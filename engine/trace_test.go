@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"net/netip"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/daned/daned/engine"
+	"github.com/daned/daned/mtasts"
 	"github.com/daned/daned/probe"
 	"github.com/daned/daned/resolver"
 )
@@ -166,4 +168,53 @@ func names(spans []sdktrace.ReadOnlySpan) string {
 		out = append(out, s.Name())
 	}
 	return fmt.Sprint(out)
+}
+
+// TestSpanMTASTS: the policy source is asked in a span of its own under
+// the validation, and lookups made through TraceLookups (the policy
+// source's TXT lookup) are spans under it.
+func TestSpanMTASTS(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	d := &fakeDNS{answers: map[string]any{
+		"example.com./MX":   insecure(t, "example.com", dns.TypeMX, 300, "example.com. 300 IN MX 10 mx.example.com."),
+		"mx.example.com./A": insecure(t, "mx.example.com", dns.TypeA, 300, "mx.example.com. 300 IN A 192.0.2.1"),
+	}}
+	txt := engine.TraceLookups(d, tp)
+	src := policyFunc(func(ctx context.Context, domain string) mtasts.PolicyResult {
+		if _, err := txt.Lookup(ctx, "_mta-sts."+domain, dns.TypeTXT); err != nil {
+			t.Error(err)
+		}
+		return mtasts.PolicyResult{Domain: domain, Failure: mtasts.ReasonPolicyFetchFailed, Detail: "HTTP 404"}
+	})
+	e := newEngine(t, d, &fakeProber{}, func(c *engine.Config) { c.TracerProvider, c.MTASTS, c.WebPKIRoots = tp, src, x509.NewCertPool() })
+	if _, err := e.Validate(context.Background(), "example.com", engine.Options{PolicyOnly: true}); err != nil {
+		t.Fatal(err)
+	}
+	var sts, lookup sdktrace.ReadOnlySpan
+	for _, s := range rec.Ended() {
+		switch {
+		case s.Name() == "mta_sts.policy":
+			sts = s
+		case s.Name() == "dns.lookup":
+			if v, _ := attrOf(s, "dns.question.type"); v.AsString() == "TXT" {
+				lookup = s
+			}
+		}
+	}
+	if sts == nil || lookup == nil {
+		t.Fatalf("spans: %v", names(rec.Ended()))
+	}
+	if lookup.Parent().SpanID() != sts.SpanContext().SpanID() {
+		t.Error("the TXT lookup span is not a child of the mta_sts.policy span")
+	}
+	if v, _ := attrOf(sts, "mta_sts.failure"); v.AsString() != "sts-policy-fetch-error" || sts.Status().Code != codes.Error {
+		t.Errorf("mta_sts.policy span: failure %q, status %v", v.AsString(), sts.Status())
+	}
+}
+
+type policyFunc func(ctx context.Context, domain string) mtasts.PolicyResult
+
+func (f policyFunc) Policy(ctx context.Context, domain string) mtasts.PolicyResult {
+	return f(ctx, domain)
 }

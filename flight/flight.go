@@ -45,6 +45,11 @@ func (s Source) String() string {
 // goes on for the callers still waiting and fills the cache for the
 // next. No caller can take the answer away from another.
 type Group[K comparable, V any] struct {
+	// OnWait, when set, is called as each caller starts waiting for the
+	// work of its key (its own flight or a joined one): a test's way to
+	// know that every caller shares one flight. It must not block.
+	OnWait func(K)
+
 	mu      sync.Mutex
 	flights map[K]*flight[V]
 }
@@ -65,6 +70,7 @@ func (g *Group[K, V]) Do(ctx context.Context, key K, fn func(context.Context) (V
 	g.mu.Lock()
 	if f, ok := g.flights[key]; ok {
 		g.mu.Unlock()
+		g.waiting(key)
 		return wait(ctx, f, Joined)
 	}
 	if g.flights == nil {
@@ -74,7 +80,14 @@ func (g *Group[K, V]) Do(ctx context.Context, key K, fn func(context.Context) (V
 	g.flights[key] = f
 	g.mu.Unlock()
 	go g.run(context.WithoutCancel(ctx), key, f, fn)
+	g.waiting(key)
 	return wait(ctx, f, Fresh)
+}
+
+func (g *Group[K, V]) waiting(key K) {
+	if g.OnWait != nil {
+		g.OnWait(key)
+	}
 }
 
 func (g *Group[K, V]) run(ctx context.Context, key K, f *flight[V], fn func(context.Context) (V, bool, error)) {

@@ -9,7 +9,8 @@
 //     (§4.2), VerifyHost;
 //   - the precedence of DANE over MTA-STS (RFC 8461 §2, RFC 7672), Decide;
 //   - the reasons a policy or a host fails, with their RFC 8460 result
-//     types (Reason).
+//     types (Reason);
+//   - what a policy source found for a domain (PolicyResult).
 //
 // It does no I/O: no DNS, no HTTPS, no clock, no storage. TXT strings and
 // policy text arrive already fetched, chains already captured, and the

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/daned/daned/internal/testca"
 	"github.com/daned/daned/mtasts"
-	"github.com/daned/daned/mtasts/internal/testca"
 )
 
 func TestVerifyHost(t *testing.T) {

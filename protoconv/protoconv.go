@@ -15,6 +15,7 @@ import (
 
 	"github.com/daned/daned/dane"
 	"github.com/daned/daned/engine"
+	"github.com/daned/daned/mtasts"
 	danev1 "github.com/daned/daned/proto/dane/v1"
 )
 
@@ -34,6 +35,12 @@ func ToProto(r *engine.Result) *danev1.ValidateResponse {
 		MxSecurity:       dnsSecurity(r.MXState),
 		ImplicitMx:       r.ImplicitMX,
 		PolicyOnly:       r.PolicyOnly,
+
+		PolicySource:       PolicySource(r.PolicySource),
+		PolicySourceDetail: r.PolicySourceDetail,
+	}
+	if r.MTASTS != nil {
+		out.MtaSts = MTASTS(r.MTASTS)
 	}
 	for i := range r.Hosts {
 		out.MxHosts = append(out.MxHosts, mxHost(&r.Hosts[i]))
@@ -56,11 +63,50 @@ func mxHost(h *engine.Host) *danev1.MxHost {
 		Detail:            h.Detail,
 		ReferenceNames:    h.ReferenceNames,
 	}
+	if h.STSFailure != dane.ReasonUnspecified {
+		out.MtaStsFailure = danev1.Reason(h.STSFailure)
+		out.MtaStsResultType = dane.StatusOf(h.STSFailure, false).TLSRPT
+	}
 	for _, t := range h.TLSA {
 		out.Tlsa = append(out.Tlsa, TLSARecord(t))
 	}
 	for i := range h.Addresses {
 		out.Addresses = append(out.Addresses, address(&h.Addresses[i]))
+	}
+	return out
+}
+
+// PolicySource maps the mechanism that decided a verdict.
+func PolicySource(s mtasts.Source) danev1.PolicySource {
+	switch s {
+	case mtasts.SourceDANE:
+		return danev1.PolicySource_POLICY_SOURCE_DANE
+	case mtasts.SourceMTASTS:
+		return danev1.PolicySource_POLICY_SOURCE_MTA_STS
+	case mtasts.SourceNone:
+		return danev1.PolicySource_POLICY_SOURCE_NONE
+	}
+	return danev1.PolicySource_POLICY_SOURCE_UNSPECIFIED
+}
+
+// MTASTS maps what the policy source found for a domain.
+func MTASTS(p *mtasts.PolicyResult) *danev1.MtaSts {
+	out := &danev1.MtaSts{
+		RecordId:   p.RecordID,
+		Mode:       danev1.MtaStsMode(p.Policy.Mode), // mtasts.Mode mirrors the API by value
+		MxPatterns: p.Policy.MX,
+		FromCache:  p.FromCache,
+		PolicyText: p.Text,
+		Detail:     p.Detail,
+	}
+	if p.HasPolicy() {
+		out.MaxAge = durationpb.New(p.Policy.MaxAge)
+		out.FetchedAt = timestamppb.New(p.FetchedAt)
+		out.ExpiresAt = timestamppb.New(p.Expires)
+	}
+	if p.Failure != mtasts.ReasonNone {
+		out.Failure = danev1.Reason(dane.ReasonNamed(p.Failure.String()))
+		out.TlsrptResultType = p.Failure.ResultType()
 	}
 	return out
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/daned/daned/dane"
+	"github.com/daned/daned/mtasts"
 	danev1 "github.com/daned/daned/proto/dane/v1"
 )
 
@@ -31,5 +32,34 @@ func TestEnumsMirrorAPI(t *testing.T) {
 	}
 	if !strings.HasPrefix(danev1.Reason_REASON_OK.String(), "REASON_") {
 		t.Fatal("unexpected enum naming")
+	}
+}
+
+// Package mtasts names its reasons as the API does; dane.ReasonNamed maps
+// them. Each must exist in dane and the API, with the same RFC 8460 result
+// type; and mtasts.Mode mirrors MtaStsMode by value.
+func TestMTASTSEnumsMirrorAPI(t *testing.T) {
+	for r := mtasts.ReasonNone + 1; r.String() != "UNKNOWN"; r++ {
+		d := dane.ReasonNamed(r.String())
+		if d == dane.ReasonUnspecified {
+			t.Errorf("mtasts.%s has no dane.Reason of that name", r)
+			continue
+		}
+		if _, ok := danev1.Reason_value["REASON_"+r.String()]; !ok {
+			t.Errorf("mtasts.%s is not in the API", r)
+		}
+		if got := dane.StatusOf(d, false).TLSRPT; got != r.ResultType() {
+			t.Errorf("dane.StatusOf(%s).TLSRPT = %q, mtasts says %q", d, got, r.ResultType())
+		}
+	}
+	for v, name := range danev1.MtaStsMode_name {
+		m := mtasts.Mode(v)
+		want := "MTA_STS_MODE_" + strings.ToUpper(m.String())
+		if m == mtasts.ModeUnspecified {
+			want = "MTA_STS_MODE_UNSPECIFIED"
+		}
+		if want != name {
+			t.Errorf("mtasts.Mode(%d) = %q, API says %s", v, m, name)
+		}
 	}
 }

@@ -56,7 +56,10 @@ func startFleet(t *testing.T) *fleet {
 	t.Helper()
 	w := testworld.StartT(t, testworld.Options{})
 	u := testworld.StartUnboundT(t, w)
-	res, err := resolver.New(resolver.Config{Server: u.Addr()})
+	// Generous deadlines: 10,000 race-instrumented calls can starve the
+	// loopback Unbound's answers for seconds on a loaded machine; what
+	// this test counts is queries, not their speed.
+	res, err := resolver.New(resolver.Config{Server: u.Addr(), Timeout: 20 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +68,7 @@ func startFleet(t *testing.T) *fleet {
 		t.Fatal(err)
 	}
 	cnt := &counting{queries: map[string]int{}, probes: map[string]int{}, res: res, pr: pr}
-	dnsCache, err := cache.NewResolver(cache.ResolverConfig{Upstream: cnt})
+	dnsCache, err := cache.NewResolver(cache.ResolverConfig{Upstream: cnt, FetchTimeout: 2 * time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +76,7 @@ func startFleet(t *testing.T) *fleet {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := engine.New(engine.Config{Resolver: dnsCache, Prober: probeCache, Targets: probe.TargetPolicy{Allow: w.ProbeAllow()}})
+	eng, err := engine.New(engine.Config{Resolver: dnsCache, Prober: probeCache, Targets: probe.TargetPolicy{Allow: w.ProbeAllow()}, Timeout: 4 * time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}

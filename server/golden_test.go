@@ -118,6 +118,9 @@ func TestGolden(t *testing.T) {
 	for _, d := range idnGoldenDomains() {
 		want[d] = true // written by TestGoldenIDN
 	}
+	for _, d := range stsGoldenDomains() {
+		want[d] = true // written by TestGoldenSTS
+	}
 	t.Run("scenarios", func(t *testing.T) {
 		for _, sc := range e.world.Scenarios() {
 			want[sc.Domain] = true
@@ -247,6 +250,9 @@ func newNormalizer(w *testworld.World, u *testworld.Unbound) *normalizer {
 	}
 	n.ports[strconv.Itoa(w.SMTPPort())] = "{smtp port}"
 	n.ports[strconv.Itoa(w.DNSPort())] = "{dns port}"
+	if p := w.HTTPSPort(); p != 0 {
+		n.ports[strconv.Itoa(p)] = "{https port}"
+	}
 	if _, p, err := net.SplitHostPort(u.Addr()); err == nil {
 		n.ports[p] = "{unbound port}"
 	}

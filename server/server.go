@@ -12,6 +12,7 @@ package server
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"log/slog"
 	"time"
@@ -54,6 +55,10 @@ type Config struct {
 	Now func() time.Time
 	// Metrics counts validations; nil counts nothing.
 	Metrics *telemetry.Metrics
+	// WebPKIRoots are the roots VerifyPeer checks the chain of an MX host
+	// under an enforced MTA-STS policy against (RFC 8461 §4.2); nil means
+	// the system roots, which honour SSL_CERT_FILE and SSL_CERT_DIR.
+	WebPKIRoots *x509.CertPool
 }
 
 // Server implements dane.v1.DaneService.
@@ -66,6 +71,7 @@ type Server struct {
 	streamConcurrency int
 	metrics           *telemetry.Metrics
 	now               func() time.Time // Config.Now; nil means time.Now
+	roots             *x509.CertPool   // Config.WebPKIRoots, or the system roots
 }
 
 // New returns a Server.
@@ -82,8 +88,14 @@ func New(cfg Config) (*Server, error) {
 	if cfg.StreamConcurrency == 0 {
 		cfg.StreamConcurrency = 16
 	}
+	roots := cfg.WebPKIRoots
+	if roots == nil {
+		// Without system roots every MTA-STS chain is CERT_NOT_TRUSTED,
+		// which VerifyPeer then says.
+		roots, _ = x509.SystemCertPool()
+	}
 	return &Server{verdicts: cfg.Verdicts, log: cfg.Logger, health: health.NewServer(),
-		streamConcurrency: cfg.StreamConcurrency, metrics: cfg.Metrics, now: cfg.Now}, nil
+		streamConcurrency: cfg.StreamConcurrency, metrics: cfg.Metrics, now: cfg.Now, roots: roots}, nil
 }
 
 // Register registers the DANE service, grpc.health.v1 (SERVING) and

@@ -15,6 +15,7 @@ import (
 	"github.com/daned/daned/dane"
 	"github.com/daned/daned/dnsname"
 	"github.com/daned/daned/engine"
+	"github.com/daned/daned/mtasts"
 	danev1 "github.com/daned/daned/proto/dane/v1"
 	"github.com/daned/daned/protoconv"
 )
@@ -31,7 +32,9 @@ const (
 // the chain an MTA received on its own connection against the TLSA
 // records of the MX host as a policy-only validation of the domain found
 // them (from the verdict cache when it holds one), with the same dane
-// code and reference names as the probes, at the current time.
+// code and reference names as the probes, at the current time; for a host
+// under an enforced MTA-STS policy, with the same mtasts.VerifyHost as
+// the probes, against the WebPKI roots.
 func (s *Server) VerifyPeer(ctx context.Context, req *danev1.VerifyPeerRequest) (*danev1.VerifyPeerResponse, error) {
 	chain, err := parseChain(req.GetChain())
 	if err != nil {
@@ -49,7 +52,7 @@ func (s *Server) VerifyPeer(ctx context.Context, req *danev1.VerifyPeerRequest) 
 		return nil, callError(err)
 	}
 	domain := d.Result.Domain
-	resp := verifyPeer(d.Result, mx, chain, s.clock())
+	resp := verifyPeer(d.Result, mx, chain, s.clock(), s.roots)
 	s.log.LogAttrs(ctx, slog.LevelInfo, "verify peer",
 		slog.String("domain", domain),
 		slog.String("mx_host", mx),
@@ -99,10 +102,11 @@ func parseChain(ders [][]byte) ([]*x509.Certificate, error) {
 
 // verifyPeer judges a chain presented by host mx against a policy-only
 // verdict r (see VerifyPeerResponse in dane.proto for the semantics): it
-// finds the host and maps dane.CheckPeer's result, the check the Go
-// client's TLS hook makes too, onto the response. r is shared with the
-// verdict cache: it is only read.
-func verifyPeer(r *engine.Result, mx string, chain []*x509.Certificate, now time.Time) *danev1.VerifyPeerResponse {
+// finds the host and maps dane.CheckPeer's result, or for a host under an
+// enforced MTA-STS policy mtasts.VerifyHost's, the checks the Go client's
+// TLS hook makes too, onto the response. r is shared with the verdict
+// cache: it is only read.
+func verifyPeer(r *engine.Result, mx string, chain []*x509.Certificate, now time.Time, roots *x509.CertPool) *danev1.VerifyPeerResponse {
 	out := &danev1.VerifyPeerResponse{Domain: r.Domain, MxHost: mx}
 	var h *engine.Host
 	for i := range r.Hosts {
@@ -131,9 +135,27 @@ func verifyPeer(r *engine.Result, mx string, chain []*x509.Certificate, now time
 	out.HostPolicy = danev1.Policy(h.Policy)
 	out.ReferenceNames = h.ReferenceNames
 	if h.Reason != dane.ReasonOK {
-		// The host's own lookups failed (RFC 7672 §2.1.2): mail must not
-		// go through it, whatever it presents.
-		return peerFail(out, h.Reason, true, h.Detail)
+		// The host's own lookups failed (RFC 7672 §2.1.2), or an enforced
+		// MTA-STS policy does not name it: mail must not go through it,
+		// whatever it presents.
+		return peerFail(out, h.Reason, h.Reason != dane.ReasonMXNotInPolicy, h.Detail)
+	}
+	if h.Policy == dane.PolicyMTASTSRequired && r.MTASTS != nil {
+		// RFC 8461 §4: the pattern and the WebPKI chain for the host name.
+		err := mtasts.VerifyHost(chain, roots, mx, r.MTASTS.Policy.MX, now)
+		var he *mtasts.HostError
+		if errors.As(err, &he) {
+			out = peerFail(out, dane.ReasonNamed(he.Reason.String()), false, fmt.Sprintf("%s: %s (RFC 8461 §4)", mx, he.Detail))
+			st := dane.StatusOfSTS(dane.Reason(out.Reason), false)
+			out.StatusCode, out.TlsrptResultType = st.Code, st.TLSRPT
+			return out
+		}
+		if err != nil {
+			return peerFail(out, dane.ReasonCertNotTrusted, false, fmt.Sprintf("%s: %v", mx, err))
+		}
+		out.Reason, out.Verified = danev1.Reason_REASON_OK, true
+		out.Detail = fmt.Sprintf("%s: the chain is valid under the WebPKI for %s, which the domain's MTA-STS policy names (RFC 8461 §4)", mx, mx)
+		return out
 	}
 	if !h.Policy.Enforceable() {
 		return peerFail(out, r.Verdict.Reason, true, h.Detail)

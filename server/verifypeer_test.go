@@ -10,7 +10,9 @@ import (
 
 	"github.com/daned/daned/dane"
 	"github.com/daned/daned/engine"
+	"github.com/daned/daned/internal/testca"
 	"github.com/daned/daned/internal/testcert"
+	"github.com/daned/daned/mtasts"
 	danev1 "github.com/daned/daned/proto/dane/v1"
 )
 
@@ -41,6 +43,17 @@ func TestVerifyPeerSemantics(t *testing.T) {
 		host("far.example.test", dane.PolicyUnspecified, dane.ReasonNotConsidered),
 	}}
 	nullMX := &engine.Result{Domain: "null.test", Verdict: dane.Verdict{Reason: dane.ReasonNullMX, Text: "null MX"}}
+	ca := testca.New(t, "WebPKI root", peerNow)
+	webpki := func(name string) *x509.Certificate {
+		chain, _ := ca.Issue(t, testca.Leaf{DNSNames: []string{name}, NotBefore: peerNow.Add(-time.Hour), NotAfter: peerNow.Add(time.Hour)})
+		return chain[0]
+	}
+	sts := &engine.Result{Domain: "sts.test", Verdict: dane.Verdict{Reason: ok},
+		MTASTS: &mtasts.PolicyResult{Policy: mtasts.Policy{Mode: mtasts.ModeEnforce, MX: []string{"*.sts.test"}}},
+		Hosts: []engine.Host{
+			{Name: "mx.sts.test", Policy: dane.PolicyMTASTSRequired, Reason: ok},
+			{Name: "mx.elsewhere.test", Policy: dane.PolicyMTASTSRequired, Reason: dane.ReasonMXNotInPolicy, Detail: "not in the policy"},
+		}}
 	wantData := hex.EncodeToString(spkiRecord(good).Data)
 	tests := []struct {
 		name     string
@@ -60,10 +73,14 @@ func TestVerifyPeerSemantics(t *testing.T) {
 		{"beyond the MX limit", verdict, "far.example.test", good, false, danev1.Reason_REASON_NOT_CONSIDERED, "", -1},
 		{"not an MX host", verdict, "elsewhere.test", good, false, danev1.Reason_REASON_NOT_CONSIDERED, "", -1},
 		{"null MX", nullMX, "null.test", good, false, danev1.Reason_REASON_NULL_MX, "5.1.10", -1},
+		{"MTA-STS: WebPKI-valid for the host", sts, "mx.sts.test", webpki("mx.sts.test"), true, danev1.Reason_REASON_OK, "", -1},
+		{"MTA-STS: self-signed", sts, "mx.sts.test", good, false, danev1.Reason_REASON_CERT_NOT_TRUSTED, "4.7.5", -1},
+		{"MTA-STS: another name", sts, "mx.sts.test", webpki("other.sts.test"), false, danev1.Reason_REASON_CERT_NAME_MISMATCH, "4.7.5", -1},
+		{"MTA-STS: host not in the policy", sts, "mx.elsewhere.test", webpki("mx.elsewhere.test"), false, danev1.Reason_REASON_MX_NOT_IN_POLICY, "4.7.5", -1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r := verifyPeer(tc.verdict, tc.host, []*x509.Certificate{tc.chain}, peerNow)
+			r := verifyPeer(tc.verdict, tc.host, []*x509.Certificate{tc.chain}, peerNow, ca.Pool())
 			if r.GetVerified() != tc.verified || r.GetReason() != tc.reason || r.GetStatusCode() != tc.code {
 				t.Fatalf("verified=%v reason=%s code=%q, want %v %s %q (%s)", r.GetVerified(), r.GetReason(), r.GetStatusCode(), tc.verified, tc.reason, tc.code, r.GetDetail())
 			}

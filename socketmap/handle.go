@@ -14,6 +14,7 @@ import (
 	"github.com/daned/daned/dane"
 	"github.com/daned/daned/dnsname"
 	"github.com/daned/daned/engine"
+	"github.com/daned/daned/mtasts"
 )
 
 // Span attributes of a request.
@@ -75,12 +76,38 @@ func (s *Server) answer(ctx context.Context, caller string, m Map, known bool, n
 		return s.errReply(ctx, rctx, key, err)
 	}
 	var sts *STS
-	if s.cfg.STS != nil && res.Verdict.Action == dane.ActionDeliver && daneLevel(res) == "" {
-		if sts, err = s.cfg.STS.Policy(rctx, res.Domain); err != nil {
+	if res.Verdict.Action == dane.ActionDeliver && daneLevel(res) == "" {
+		if s.cfg.STS == nil {
+			sts = STSOf(res)
+		} else if sts, err = s.cfg.STS.Policy(rctx, res.Domain); err != nil {
 			return s.errReply(ctx, rctx, key, err)
 		}
 	}
 	return PolicyReply(m, res, sts)
+}
+
+// STSOf is the MTA-STS policy the validation found for the domain, as a
+// reply needs it: nil when MTA-STS was not consulted (DANE decided, or no
+// policy source is configured) or no policy applies. A policy the
+// decision layer had to take from its cache because a refetch failed is
+// still the policy (RFC 8461 §5.1); a policy that could not be had at all
+// is none: Postfix then applies its own level, as RFC 8461 §5 says a
+// sender without a policy does.
+func STSOf(res *engine.Result) *STS {
+	r := res.MTASTS
+	if r == nil || !r.HasPolicy() {
+		return nil
+	}
+	out := &STS{Domain: r.Domain, Patterns: r.Policy.MX, Policy: strings.Split(strings.TrimSuffix(r.Policy.Format(), "\n"), "\n")}
+	switch r.Policy.Mode {
+	case mtasts.ModeEnforce:
+		out.Mode = STSEnforce
+	case mtasts.ModeTesting:
+		out.Mode = STSTesting
+	default:
+		out.Mode = STSNone
+	}
+	return out
 }
 
 // errReply is the reply to a request whose answer failed.

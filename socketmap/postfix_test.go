@@ -39,9 +39,10 @@ var updatePostfix = flag.Bool("update-postfix", false, "rewrite the outcome tabl
 const postfixChildEnv = "DANED_SOCKETMAP_POSTFIX_CHILD"
 
 const (
-	postfixDoc   = "../docs/POSTFIX.md"
-	postfixBegin = "<!-- BEGIN GENERATED TABLE: go test ./socketmap/ -run TestPostfix -update-postfix -->"
-	postfixEnd   = "<!-- END GENERATED TABLE -->"
+	postfixDoc     = "../docs/POSTFIX.md"
+	conformanceDoc = "../docs/CONFORMANCE.md"
+	postfixBegin   = "<!-- BEGIN GENERATED TABLE: go test ./socketmap/ -run TestPostfix -update-postfix -->"
+	postfixEnd     = "<!-- END GENERATED TABLE -->"
 	// senderAddr is the Postfix instance's own address (smtpd), outside
 	// every testworld block (127.X.Y.0/24 with X ≥ 1).
 	senderAddr = "127.0.0.25"
@@ -233,23 +234,33 @@ func TestPostfix(t *testing.T) {
 		}
 	}
 	table := renderPostfixTable(results)
-	doc, err := os.ReadFile(postfixDoc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	i, j := bytes.Index(doc, []byte(postfixBegin)), bytes.Index(doc, []byte(postfixEnd))
-	if i < 0 || j < i {
-		t.Fatalf("%s lacks the markers %q … %q", postfixDoc, postfixBegin, postfixEnd)
-	}
-	newDoc := string(doc[:i+len(postfixBegin)]) + "\n\n" + table + "\n" + string(doc[j:])
-	if *updatePostfix {
-		if err := os.WriteFile(postfixDoc, []byte(newDoc), 0o644); err != nil {
+	// The same table stands in docs/POSTFIX.md and, next to the gRPC
+	// conformance results, in docs/CONFORMANCE.md.
+	for _, path := range []string{postfixDoc, conformanceDoc} {
+		doc, err := os.ReadFile(path)
+		if err != nil {
 			t.Fatal(err)
 		}
-		return
-	}
-	if newDoc != string(doc) {
-		t.Errorf("%s is out of date: rerun `go test ./socketmap/ -run TestPostfix -update-postfix`; the table would be:\n%s", postfixDoc, table)
+		i := bytes.Index(doc, []byte(postfixBegin))
+		j := -1
+		if i >= 0 {
+			if k := bytes.Index(doc[i:], []byte(postfixEnd)); k >= 0 {
+				j = i + k // the end marker after this table's begin marker
+			}
+		}
+		if i < 0 || j < i {
+			t.Fatalf("%s lacks the markers %q … %q", path, postfixBegin, postfixEnd)
+		}
+		newDoc := string(doc[:i+len(postfixBegin)]) + "\n\n" + table + "\n" + string(doc[j:])
+		if *updatePostfix {
+			if err := os.WriteFile(path, []byte(newDoc), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		if newDoc != string(doc) {
+			t.Errorf("%s is out of date: rerun `go test ./socketmap/ -run TestPostfix -update-postfix`; the table would be:\n%s", path, table)
+		}
 	}
 }
 

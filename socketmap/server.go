@@ -66,8 +66,9 @@ type Metrics interface {
 type Config struct {
 	// Validator answers the policy-only validations. Required.
 	Validator Validator
-	// STS supplies MTA-STS policies; nil means none (a domain without
-	// DANE gets NOTFOUND).
+	// STS supplies MTA-STS policies; nil means the policy the validation
+	// itself found (STSOf: the engine's MTA-STS result, from the same
+	// decision layer and cache as the rest of the verdict).
 	STS STSSource
 	// RequestTimeout bounds the answer to one request; past it the reply
 	// is TIMEOUT. 0 means 30s. Keep it well under Postfix's own 100 s

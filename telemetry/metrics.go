@@ -12,6 +12,8 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/daned/daned/cache"
+	"github.com/daned/daned/mtasts"
+	"github.com/daned/daned/mtasts/fetch"
 	"github.com/daned/daned/probe"
 	"github.com/daned/daned/resolver"
 )
@@ -23,6 +25,7 @@ type Metrics struct {
 	inflight    metric.Int64UpDownCounter
 	dnsQueries  metric.Int64Counter
 	probes      metric.Int64Counter
+	stsFetches  metric.Int64Counter
 	meter       metric.Meter
 	setCache    sync.Map // validationKey → validationSets
 }
@@ -30,7 +33,7 @@ type Metrics struct {
 // NewMetrics creates the instruments on mp.
 func NewMetrics(mp metric.MeterProvider) (*Metrics, error) {
 	m := &Metrics{meter: mp.Meter("github.com/daned/daned")}
-	var errs [5]error
+	var errs [6]error
 	m.validations, errs[0] = m.meter.Int64Counter("dane.validations",
 		metric.WithDescription("Validate answers, by action, reason and whether they came from the cache."), metric.WithUnit("{validation}"))
 	m.duration, errs[1] = m.meter.Float64Histogram("dane.validation.duration",
@@ -42,6 +45,8 @@ func NewMetrics(mp metric.MeterProvider) (*Metrics, error) {
 		metric.WithDescription("DNS queries sent to the resolver (cache misses), by type, rcode and DNSSEC security state."), metric.WithUnit("{query}"))
 	m.probes, errs[4] = m.meter.Int64Counter("dane.probes",
 		metric.WithDescription("STARTTLS probes made (cache misses), by outcome."), metric.WithUnit("{probe}"))
+	m.stsFetches, errs[5] = m.meter.Int64Counter("dane.mta_sts.fetches",
+		metric.WithDescription("MTA-STS policy fetches over HTTPS (RFC 8461 §3.3), by outcome: ok, or the RFC 8460 result type of the failure."), metric.WithUnit("{fetch}"))
 	return m, errors.Join(errs[:]...)
 }
 
@@ -147,6 +152,61 @@ func (m *Metrics) ObserveRefusals(stats func() (rateLimited, denied uint64, call
 		return nil
 	}, refused, callers)
 	return err
+}
+
+// ObservePolicies exports the MTA-STS policies held, by mode:
+// dane_mta_sts_policies{mode="enforce"|"testing"|"none"}. count is read
+// at each collection (manager.Manager.CountByMode).
+func (m *Metrics) ObservePolicies(count func() map[mtasts.Mode]int) error {
+	if m == nil {
+		return nil
+	}
+	g, err := m.meter.Int64ObservableGauge("dane.mta_sts.policies", metric.WithDescription("MTA-STS policies held (cached, unexpired), by mode."), metric.WithUnit("{policy}"))
+	if err != nil {
+		return err
+	}
+	_, err = m.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		n := count()
+		for _, mode := range []mtasts.Mode{mtasts.ModeEnforce, mtasts.ModeTesting, mtasts.ModeNone} {
+			o.ObserveInt64(g, int64(n[mode]), metric.WithAttributes(attribute.String("mode", mode.String())))
+		}
+		return nil
+	}, g)
+	return err
+}
+
+// STSFetcher fetches MTA-STS policies (fetch.Fetcher).
+type STSFetcher interface {
+	Fetch(ctx context.Context, domain string) (fetch.Result, error)
+}
+
+// Fetcher counts the MTA-STS policy fetches that reach the network, by
+// outcome.
+type Fetcher struct {
+	Next    STSFetcher
+	Metrics *Metrics
+}
+
+// Fetch implements STSFetcher.
+func (f Fetcher) Fetch(ctx context.Context, domain string) (fetch.Result, error) {
+	r, err := f.Next.Fetch(ctx, domain)
+	if f.Metrics != nil {
+		f.Metrics.stsFetches.Add(ctx, 1, metric.WithAttributes(attribute.String("outcome", FetchOutcome(err))))
+	}
+	return r, err
+}
+
+// FetchOutcome names a fetch's outcome for metrics: "ok", or the RFC 8460
+// result type of the failure ("sts-policy-fetch-error").
+func FetchOutcome(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	var fe *fetch.Error
+	if errors.As(err, &fe) {
+		return fe.Reason.ResultType()
+	}
+	return mtasts.ReasonPolicyFetchFailed.ResultType()
 }
 
 // Lookuper is a resolver (resolver.Resolver, or a cache over it).

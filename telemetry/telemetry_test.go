@@ -17,6 +17,8 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/daned/daned/cache"
+	"github.com/daned/daned/mtasts"
+	"github.com/daned/daned/mtasts/fetch"
 	"github.com/daned/daned/probe"
 	"github.com/daned/daned/resolver"
 	"github.com/daned/daned/telemetry"
@@ -155,6 +157,11 @@ func TestMetricsEndpoint(t *testing.T) {
 	if err := m.ObserveRefusals(func() (uint64, uint64, int) { return 5, 2, 3 }); err != nil {
 		t.Fatal(err)
 	}
+	_, _ = telemetry.Fetcher{Next: fakeFetch{}, Metrics: m}.Fetch(ctx, "example.com")
+	_, _ = telemetry.Fetcher{Next: fakeFetch{err: &fetch.Error{Reason: mtasts.ReasonWebPKIInvalid}}, Metrics: m}.Fetch(ctx, "example.com")
+	if err := m.ObservePolicies(func() map[mtasts.Mode]int { return map[mtasts.Mode]int{mtasts.ModeEnforce: 4, mtasts.ModeTesting: 1} }); err != nil {
+		t.Fatal(err)
+	}
 
 	fams := scrape(t, tel.MetricsAddr)
 	checks := []struct {
@@ -178,6 +185,11 @@ func TestMetricsEndpoint(t *testing.T) {
 		{"dane_refused_total", map[string]string{"reason": "rate_limited"}, 5},
 		{"dane_refused_total", map[string]string{"reason": "not_allowed"}, 2},
 		{"dane_rate_limit_callers", nil, 3},
+		{"dane_mta_sts_fetches_total", map[string]string{"outcome": "ok"}, 1},
+		{"dane_mta_sts_fetches_total", map[string]string{"outcome": "sts-webpki-invalid"}, 1},
+		{"dane_mta_sts_policies", map[string]string{"mode": "enforce"}, 4},
+		{"dane_mta_sts_policies", map[string]string{"mode": "testing"}, 1},
+		{"dane_mta_sts_policies", map[string]string{"mode": "none"}, 0},
 	}
 	for _, c := range checks {
 		got, ok := value(fams, c.name, c.labels)
@@ -195,6 +207,10 @@ func TestMetricsEndpoint(t *testing.T) {
 		t.Error("no process metrics")
 	}
 }
+
+type fakeFetch struct{ err error }
+
+func (f fakeFetch) Fetch(context.Context, string) (fetch.Result, error) { return fetch.Result{}, f.err }
 
 func TestNilMetricsRecordNothing(t *testing.T) {
 	var m *telemetry.Metrics

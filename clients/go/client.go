@@ -3,6 +3,7 @@ package daneclient
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"time"
@@ -33,6 +34,7 @@ type options struct {
 	maxBackoff  time.Duration
 	now         func() time.Time
 	dialOpts    []grpc.DialOption
+	roots       *x509.CertPool
 }
 
 // Option configures Dial.
@@ -68,6 +70,12 @@ func WithBackoff(initial, max time.Duration) Option {
 // WithClock sets the clock of the DANE-TA validity checks that
 // TLSConfig's VerifyConnection makes; nil means time.Now.
 func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
+
+// WithWebPKIRoots sets the roots that TLSConfig's VerifyConnection
+// checks the chain of an MX host under an enforced MTA-STS policy against
+// (RFC 8461 §4.2); nil, the default, means the system roots, which honour
+// SSL_CERT_FILE and SSL_CERT_DIR.
+func WithWebPKIRoots(roots *x509.CertPool) Option { return func(o *options) { o.roots = roots } }
 
 // WithDialOptions passes extra options to grpc.NewClient (interceptors,
 // a stats handler for tracing, keepalive).

@@ -8,11 +8,13 @@
 //   - Validate and Policy ask for a domain's verdict, with and without
 //     STARTTLS probes; VerifyPeer has daned authenticate a chain the MTA
 //     received on its own connection.
-//   - TLSConfig and HostTLSConfig return a *tls.Config that enforces an MX
-//     host's DANE policy on the MTA's own connection, locally with
-//     dane.CheckPeer, the check daned's VerifyPeer makes (no round trip
-//     per connection): a Go MTA gets DANE by changing the line that
-//     builds its tls.Config.
+//   - TLSConfig, HostTLSConfig and HostTLSConfigFor return a *tls.Config
+//     that enforces an MX host's policy on the MTA's own connection,
+//     locally with the checks daned's VerifyPeer makes (no round trip per
+//     connection): dane.CheckPeer for DANE, and for a host under an
+//     enforced MTA-STS policy (RFC 8461) mtasts.VerifyHost, the mx
+//     pattern and a WebPKI chain for the host name. A Go MTA gets DANE and
+//     MTA-STS by changing the line that builds its tls.Config.
 //   - NextAttempt and FinalCode implement Exchange Online's retry
 //     schedule for deferred mail.
 //

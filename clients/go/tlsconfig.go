@@ -3,10 +3,13 @@ package daneclient
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/daned/daned/dane"
+	"github.com/daned/daned/mtasts"
 	danev1 "github.com/daned/daned/proto/dane/v1"
 )
 
@@ -26,17 +29,32 @@ func (e *HostError) Error() string {
 }
 
 // VerifyError is the error VerifyConnection returns when a DANE_REQUIRED
-// host's chain is not authenticated by its TLSA records; the TLS
-// handshake fails with it, and errors.As finds it.
+// host's chain is not authenticated by its TLSA records, or an
+// MTA_STS_REQUIRED host's chain is not valid under the WebPKI for its
+// name; the TLS handshake fails with it, and errors.As finds it.
 type VerifyError struct {
 	Host   string
 	Reason dane.Reason
 	Detail string // names the record and certificate involved
+	// MTASTS: the host is under an enforced MTA-STS policy (RFC 8461 §4),
+	// not DANE; Code then comes from dane.StatusOfSTS.
+	MTASTS bool
+}
+
+// Code is the enhanced status code to defer with, such as "4.7.323".
+func (e *VerifyError) Code() string {
+	if e.MTASTS {
+		return dane.StatusOfSTS(e.Reason, false).Code
+	}
+	return dane.StatusOf(e.Reason, false).Code
 }
 
 func (e *VerifyError) Error() string {
-	return fmt.Sprintf("daneclient: DANE authentication of %s failed: %s: %s (%s)",
-		e.Host, e.Reason, e.Detail, dane.StatusOf(e.Reason, false).Code)
+	what := "DANE authentication"
+	if e.MTASTS {
+		what = "MTA-STS WebPKI validation"
+	}
+	return fmt.Sprintf("daneclient: %s of %s failed: %s: %s (%s)", what, e.Host, e.Reason, e.Detail, e.Code())
 }
 
 // TLSConfig returns the TLS configuration for the caller's own
@@ -51,7 +69,7 @@ func (c *Client) TLSConfig(ctx context.Context, domain, mxHost string) (*tls.Con
 	name := strings.TrimSuffix(strings.ToLower(mxHost), ".")
 	for _, h := range resp.GetMxHosts() {
 		if h.GetName() == name {
-			return c.HostTLSConfig(h)
+			return c.HostTLSConfigFor(resp, h)
 		}
 	}
 	return nil, &HostError{Host: name, Reason: danev1.Reason_REASON_NOT_CONSIDERED,
@@ -74,9 +92,29 @@ func (c *Client) TLSConfig(ctx context.Context, domain, mxHost string) (*tls.Con
 //   - TLS_REQUIRED (no usable record) and OPPORTUNISTIC: any chain is
 //     accepted; that TLS is mandatory for TLS_REQUIRED is the caller's to
 //     enforce (never fall back to cleartext for it).
+//   - MTA_STS_REQUIRED needs the domain's MTA-STS policy, which only the
+//     whole response has: HostTLSConfig refuses such a host with a
+//     *HostError; use HostTLSConfigFor.
 //
 // A host that may not take mail (reason other than OK) gets a *HostError.
 func (c *Client) HostTLSConfig(h *danev1.MxHost) (*tls.Config, error) {
+	return c.hostTLSConfig(h, nil)
+}
+
+// HostTLSConfigFor is HostTLSConfig for a host of resp, a Validate or
+// Policy response, which also handles MTA_STS_REQUIRED hosts (RFC 8461
+// §4): ServerName is the MX host name, and VerifyConnection requires, with
+// mtasts.VerifyHost (the check daned's probes and VerifyPeer make), that
+// the host name match one of the policy's mx patterns and the chain be
+// valid under the WebPKI roots (WithWebPKIRoots, else the system's) for
+// that name at the client's clock; otherwise the handshake fails with a
+// *VerifyError whose MTASTS is set. TLS is mandatory for such a host:
+// never fall back to cleartext.
+func (c *Client) HostTLSConfigFor(resp *danev1.ValidateResponse, h *danev1.MxHost) (*tls.Config, error) {
+	return c.hostTLSConfig(h, resp.GetMtaSts())
+}
+
+func (c *Client) hostTLSConfig(h *danev1.MxHost, sts *danev1.MtaSts) (*tls.Config, error) {
 	if h.GetReason() != danev1.Reason_REASON_OK || !h.GetUsableForDelivery() {
 		return nil, &HostError{Host: h.GetName(), Reason: h.GetReason(),
 			Code: dane.StatusOf(dane.Reason(h.GetReason()), true).Code, Detail: h.GetDetail()}
@@ -91,6 +129,9 @@ func (c *Client) HostTLSConfig(h *danev1.MxHost) (*tls.Config, error) {
 		InsecureSkipVerify: true, // DANE decides, in VerifyConnection
 	}
 	p := dane.Policy(h.GetHostPolicy())
+	if p == dane.PolicyMTASTSRequired {
+		return c.stsTLSConfig(h, sts)
+	}
 	if !p.Enforceable() {
 		return nil, &HostError{Host: h.GetName(), Reason: danev1.Reason_REASON_NOT_CONSIDERED,
 			Detail: fmt.Sprintf("host policy %s leaves nothing to enforce", h.GetHostPolicy())}
@@ -113,6 +154,41 @@ func (c *Client) HostTLSConfig(h *danev1.MxHost) (*tls.Config, error) {
 		return nil
 	}
 	return cfg, nil
+}
+
+// stsTLSConfig enforces an enforced MTA-STS policy on one host.
+func (c *Client) stsTLSConfig(h *danev1.MxHost, sts *danev1.MtaSts) (*tls.Config, error) {
+	host := h.GetName()
+	patterns := append([]string(nil), sts.GetMxPatterns()...)
+	if len(patterns) == 0 {
+		return nil, &HostError{Host: host, Reason: danev1.Reason_REASON_NOT_CONSIDERED,
+			Detail: "an MTA_STS_REQUIRED host is checked against the domain's MTA-STS policy: use HostTLSConfigFor with the whole response, or TLSConfig"}
+	}
+	roots := c.o.roots
+	if roots == nil {
+		var err error
+		if roots, err = x509.SystemCertPool(); err != nil {
+			return nil, fmt.Errorf("daneclient: the system WebPKI roots: %w", err)
+		}
+	}
+	now := c.o.now
+	return &tls.Config{
+		ServerName:         host,
+		MinVersion:         tls.VersionTLS12,
+		InsecureSkipVerify: true, // mtasts.VerifyHost decides, in VerifyConnection
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			err := mtasts.VerifyHost(cs.PeerCertificates, roots, host, patterns, now())
+			if err == nil {
+				return nil
+			}
+			ve := &VerifyError{Host: host, Reason: dane.ReasonCertNotTrusted, Detail: err.Error(), MTASTS: true}
+			var he *mtasts.HostError
+			if errors.As(err, &he) {
+				ve.Reason, ve.Detail = dane.ReasonNamed(he.Reason.String()), he.Detail
+			}
+			return ve
+		},
+	}, nil
 }
 
 // assessed rebuilds the assessed TLSA RRset from the API's records,

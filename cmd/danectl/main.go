@@ -1,5 +1,6 @@
-// Command danectl checks a destination's DANE setup the way daned does,
-// and explains the verdict host by host and address by address.
+// Command danectl checks a destination's DANE setup the way daned does
+// (and, for a domain without DANE, its MTA-STS policy), and explains the
+// verdict host by host and address by address.
 //
 //	danectl check example.com            # run the engine in-process
 //	danectl check --server 127.0.0.1:8053 example.com
@@ -48,7 +49,9 @@ func main() {
 const synopsis = `Usage: danectl check DOMAIN [flags]
 
 Checks DOMAIN's DANE (RFC 7672) setup: MX, addresses and TLSA records with
-DNSSEC, a STARTTLS probe of every MX address, and the verdict daned gives.
+DNSSEC, a STARTTLS probe of every MX address, and the verdict daned gives;
+for a domain without DANE, its MTA-STS (RFC 8461) policy and how its MX
+hosts fare under it.
 Without --server the engine runs in-process with the resolver and probe
 flags below; with --server they are the server's business.`
 

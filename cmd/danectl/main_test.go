@@ -125,3 +125,45 @@ func TestCheckAgainstTestWorld(t *testing.T) {
 		}
 	})
 }
+
+// TestCheckMTASTS: the report explains the MTA-STS part in words, for an
+// enforced policy that passes, one whose host fails, and a policy that
+// could not be had; --json gives the API's fields.
+func TestCheckMTASTS(t *testing.T) {
+	env := danedtest.StartSTS(t)
+	for _, tt := range []struct {
+		domain string
+		code   int
+		want   []string
+	}{
+		{"sts-enforce.test", exitDeliver, []string{"decided: by MTA-STS", "mta-sts: mode enforce, record id 1, fetched", "mx patterns: mx.sts-enforce.test",
+			"only MX hosts matching a pattern", "MX 10 mx.sts-enforce.test  [ok] MTA_STS_REQUIRED", "valid under the WebPKI"}},
+		{"sts-untrusted.test", exitBlocked, []string{"DEFER 4.7.5", "certificate-not-trusted", "MTA-STS:   the policy refuses this host: CERT_NOT_TRUSTED"}},
+		{"sts-testing.test", exitDeliver, []string{"mode testing", "would refuse this host in mode enforce"}},
+		{"sts-redirect.test", exitDeliver, []string{"decided: by neither DANE nor MTA-STS", "the policy could not be had (STS_POLICY_FETCH_FAILED", "not followed", "as if the domain had no policy"}},
+		{"sts-dane-wins.test", exitDeliver, []string{"decided: by DANE: every MX host has a secure TLSA RRset"}},
+	} {
+		t.Run(tt.domain, func(t *testing.T) {
+			code, out, stderr := runCheck(t, "check", "--server", env.Addr, tt.domain)
+			if code != tt.code {
+				t.Fatalf("exit %d, want %d\n%s%s", code, tt.code, out, stderr)
+			}
+			for _, want := range tt.want {
+				if !strings.Contains(out, want) {
+					t.Errorf("report lacks %q:\n%s", want, out)
+				}
+			}
+			if strings.Contains(tt.domain, "dane-wins") && strings.Contains(out, "mta-sts:") {
+				t.Errorf("MTA-STS reported for a DANE domain:\n%s", out)
+			}
+		})
+	}
+	code, out, _ := runCheck(t, "check", "--server", env.Addr, "--json", "sts-enforce.test")
+	var resp map[string]any
+	if err := json.Unmarshal([]byte(out), &resp); code != exitDeliver || err != nil {
+		t.Fatalf("exit %d, %v:\n%s", code, err, out)
+	}
+	if resp["policy_source"] != "POLICY_SOURCE_MTA_STS" || resp["mta_sts"].(map[string]any)["mode"] != "MTA_STS_MODE_ENFORCE" {
+		t.Errorf("JSON lacks the API's MTA-STS fields:\n%s", out)
+	}
+}

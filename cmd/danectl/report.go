@@ -39,6 +39,12 @@ func report(w io.Writer, r *danev1.ValidateResponse) {
 	if r.GetPolicyOnly() {
 		fmt.Fprintln(w, "  probes:  none (policy only)")
 	}
+	if r.GetPolicySource() != danev1.PolicySource_POLICY_SOURCE_UNSPECIFIED {
+		fmt.Fprintf(w, "  decided: by %s: %s\n", sourceWords(r.GetPolicySource()), r.GetPolicySourceDetail())
+	}
+	if m := r.GetMtaSts(); m != nil {
+		stsReport(w, m)
+	}
 	for _, h := range r.GetMxHosts() {
 		fmt.Fprintln(w)
 		hostReport(w, h)
@@ -69,6 +75,13 @@ func hostReport(w io.Writer, h *danev1.MxHost) {
 	}
 	if h.GetDetail() != "" {
 		fmt.Fprintf(w, "    %s\n", h.GetDetail())
+	}
+	if f := h.GetMtaStsFailure(); f != danev1.Reason_REASON_UNSPECIFIED {
+		verb := "refuses this host"
+		if h.GetUsableForDelivery() {
+			verb = "would refuse this host in mode enforce (testing: delivered anyway, to be reported)"
+		}
+		fmt.Fprintf(w, "    MTA-STS:   the policy %s: %s (TLS-RPT result type %s)\n", verb, name(f.String(), "REASON_"), h.GetMtaStsResultType())
 	}
 	for _, a := range h.GetAddresses() {
 		addrReport(w, a, h.GetDetail())
@@ -136,8 +149,57 @@ func policyWords(p danev1.Policy) string {
 		return "no DANE: opportunistic TLS, cleartext allowed"
 	case danev1.Policy_POLICY_NO_MAIL:
 		return "the domain accepts no mail"
+	case danev1.Policy_POLICY_MTA_STS_REQUIRED:
+		return "MTA-STS enforce: STARTTLS and a WebPKI-valid certificate naming the host are mandatory"
 	}
 	return "could not be determined"
+}
+
+func sourceWords(s danev1.PolicySource) string {
+	switch s {
+	case danev1.PolicySource_POLICY_SOURCE_DANE:
+		return "DANE"
+	case danev1.PolicySource_POLICY_SOURCE_MTA_STS:
+		return "MTA-STS"
+	}
+	return "neither DANE nor MTA-STS"
+}
+
+// stsReport explains what was found of the domain's MTA-STS policy (RFC
+// 8461): the policy and where it came from, or why there is none and what
+// that means for the mail.
+func stsReport(w io.Writer, m *danev1.MtaSts) {
+	mode := strings.ToLower(name(m.GetMode().String(), "MTA_STS_MODE_"))
+	if m.GetMode() == danev1.MtaStsMode_MTA_STS_MODE_UNSPECIFIED {
+		switch {
+		case m.GetFailure() != danev1.Reason_REASON_UNSPECIFIED:
+			fmt.Fprintf(w, "  mta-sts: the policy could not be had (%s, TLS-RPT result type %s): %s\n", name(m.GetFailure().String(), "REASON_"), m.GetTlsrptResultType(), m.GetDetail())
+			fmt.Fprintln(w, "           none is cached, so mail goes as if the domain had no policy (RFC 8461 §5.1); daned asks again in 5 minutes at the earliest")
+		default:
+			fmt.Fprintf(w, "  mta-sts: no policy: %s\n", m.GetDetail())
+		}
+		return
+	}
+	from := "fetched"
+	if m.GetFromCache() {
+		from = "cached, fetched"
+	}
+	fmt.Fprintf(w, "  mta-sts: mode %s, record id %s, %s %s, valid until %s (max_age %s)\n", mode, m.GetRecordId(), from,
+		m.GetFetchedAt().AsTime().UTC().Format(time.RFC3339), m.GetExpiresAt().AsTime().UTC().Format(time.RFC3339), m.GetMaxAge().AsDuration())
+	if len(m.GetMxPatterns()) > 0 {
+		fmt.Fprintf(w, "           mx patterns: %s\n", strings.Join(m.GetMxPatterns(), ", "))
+	}
+	switch m.GetMode() {
+	case danev1.MtaStsMode_MTA_STS_MODE_ENFORCE:
+		fmt.Fprintln(w, "           only MX hosts matching a pattern, over STARTTLS with a certificate valid under the WebPKI for the host name, may take the mail; otherwise it waits")
+	case danev1.MtaStsMode_MTA_STS_MODE_TESTING:
+		fmt.Fprintln(w, "           testing: mail is delivered as without a policy; hosts that would fail are reported")
+	case danev1.MtaStsMode_MTA_STS_MODE_NONE:
+		fmt.Fprintln(w, "           none: the domain withdrew its policy; mail goes as without one")
+	}
+	if m.GetFailure() != danev1.Reason_REASON_UNSPECIFIED {
+		fmt.Fprintf(w, "           getting it afresh failed (%s): %s\n", m.GetTlsrptResultType(), m.GetDetail())
+	}
 }
 
 func abbrev(s string, n int) string {

@@ -1,5 +1,7 @@
 // Command daned serves DANE verdicts over gRPC: may a mail fleet deliver
-// to a domain, over which hosts, with what security, and if not, why.
+// to a domain, over which hosts, with what security, and if not, why. For
+// domains without DANE it applies their MTA-STS policy (RFC 8461), kept
+// across restarts in the state store under --state-dir.
 //
 // Every flag has a DANED_* environment variable; daned --help lists them.
 package main
@@ -54,6 +56,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, hup <-chan os.Sig
 	fs.SetOutput(stderr)
 	var ec config.EngineFlags
 	ec.Register(fs)
+	ec.RegisterStateDir(fs)
 	listen := fs.String("listen", "127.0.0.1:8053", "gRPC listen address (host:port)")
 	lameDuck := fs.Duration("lame-duck", 2*time.Second, "time between reporting NOT_SERVING and refusing new requests at shutdown")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 10*time.Second, "longest wait for in-flight requests at shutdown before they are cut off")
@@ -94,11 +97,23 @@ func run(ctx context.Context, args []string, stderr io.Writer, hup <-chan os.Sig
 		}
 	}()
 	ec.Metrics = tel.Metrics
+	ec.Logger = logger
 	built, err := ec.BuildService()
 	if err != nil {
 		return err
 	}
-	defer built.Close()
+	// After GracefulStop: the MTA-STS manager stops its refresher and
+	// fetches, and the state store is closed, once no request needs them.
+	defer func() {
+		if err := built.Close(); err != nil {
+			logger.Warn("closing", "err", err)
+		}
+	}()
+	if built.STS != nil {
+		if err := tel.Metrics.ObservePolicies(built.STS.CountByMode); err != nil {
+			return err
+		}
+	}
 	srv, err := server.New(server.Config{Verdicts: built.Verdicts, Logger: logger, Metrics: tel.Metrics})
 	if err != nil {
 		return err
@@ -146,8 +161,13 @@ func run(ctx context.Context, args []string, stderr io.Writer, hup <-chan os.Sig
 	srv.Register(g)
 	served := make(chan error, 1)
 	go func() { served <- g.Serve(lis) }()
+	stateDir := "none (memory only)"
+	if built.Store != nil {
+		stateDir = built.Store.Path()
+	}
 	logger.Info("daned serving", "listen", lis.Addr().String(), "socketmap", smAddr, "resolver", ec.Resolver, "metrics", tel.MetricsAddr, "tracing", tel.Exporting,
-		"tls", tlsSrv != nil, "mutual_tls", tlsSrv != nil && tlsSrv.MutualTLS(), "limits", limits.String())
+		"tls", tlsSrv != nil, "mutual_tls", tlsSrv != nil && tlsSrv.MutualTLS(), "limits", limits.String(),
+		"mta_sts", ec.MTASTS, "state", stateDir)
 	_ = logw.Flush() // whoever waits for this line need not wait for the batch
 
 	select {

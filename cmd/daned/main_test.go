@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -16,6 +18,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/daned/daned/internal/config"
+	"github.com/daned/daned/state"
 )
 
 // syncBuffer is a bytes.Buffer safe for the server's logger and the test.
@@ -53,6 +56,9 @@ func TestHelpListsEveryFlagWithEnvAndDefault(t *testing.T) {
 		"--tls-min-version (DANED_TLS_MIN_VERSION, default 1.2)",
 		"--helo-name (DANED_HELO_NAME",
 		"--socketmap-listen (DANED_SOCKETMAP_LISTEN",
+		"--mta-sts (DANED_MTA_STS, default true)",
+		"--mta-sts-fetch-timeout (DANED_MTA_STS_FETCH_TIMEOUT, default 20s)",
+		"--state-dir (DANED_STATE_DIR, default " + state.DefaultDir() + ")",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("--help lacks %q:\n%s", want, out.String())
@@ -153,5 +159,20 @@ func TestServesHealthAndShutsDownGracefully(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "stopped") {
 		t.Errorf("no shutdown log:\n%s", out.String())
+	}
+}
+
+// TestStateDir: with --state-dir daned opens (and creates) its state
+// store there, says so, and releases it at shutdown, so that the next
+// daned on the same directory opens it without waiting.
+func TestStateDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	for i := range 2 {
+		d := startDaned(t, "--listen", "127.0.0.1:0", "--state-dir", dir)
+		d.waitLog(t, "state="+filepath.Join(dir, state.FileName))
+		if _, err := os.Stat(filepath.Join(dir, state.FileName)); err != nil {
+			t.Fatalf("daned %d: %v", i, err)
+		}
+		d.stop(t)
 	}
 }

@@ -5,9 +5,11 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -31,7 +33,16 @@ type daned struct {
 	// hup is run's SIGHUP channel: a send is a SIGHUP to this daned
 	// alone, where a real signal would reach every daned of the test
 	// binary.
-	hup chan os.Signal
+	hup      chan os.Signal
+	shutdown func() error // stops daned and returns run's error; idempotent
+}
+
+// stop shuts d down now rather than when the test ends.
+func (d *daned) stop(t testing.TB) {
+	t.Helper()
+	if err := d.shutdown(); err != nil {
+		t.Errorf("daned: %v", err)
+	}
 }
 
 // quickResolver points daned at a resolver port where nothing answers, so
@@ -50,21 +61,24 @@ func startDaned(t testing.TB, args ...string) *daned {
 	hup := make(chan os.Signal, 1)
 	base := append([]string{"--metrics-listen", "127.0.0.1:0", "--lame-duck", "0s", "--shutdown-timeout", "2s"}, quickResolver...)
 	go func() { done <- run(ctx, append(base, args...), out, hup) }()
-	t.Cleanup(func() {
+	shutdown := sync.OnceValue(func() error {
 		cancel()
 		select {
 		case err := <-done:
-			if err != nil {
-				t.Errorf("daned: %v", err)
-			}
+			return err
 		case <-time.After(10 * time.Second):
-			t.Error("daned did not stop")
+			return errors.New("daned did not stop")
+		}
+	})
+	t.Cleanup(func() {
+		if err := shutdown(); err != nil {
+			t.Errorf("daned: %v", err)
 		}
 	})
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		if m := listenRE.FindStringSubmatch(out.String()); m != nil {
-			return &daned{addr: m[1], out: out, hup: hup}
+			return &daned{addr: m[1], out: out, hup: hup, shutdown: shutdown}
 		}
 		select {
 		case err := <-done:

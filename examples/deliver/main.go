@@ -1,10 +1,11 @@
 // Command deliver delivers one message over SMTP with DANE (RFC 7672),
 // as an MTA would with daned: a policy-only Validate gives the MX hosts
 // in preference order with their DNSSEC-validated addresses and policies,
-// daneclient.HostTLSConfig the tls.Config that enforces each host's policy
-// on deliver's own connection, and a host that fails (no STARTTLS where
-// TLS is mandatory, a chain DANE rejects, a refused connection) is left
-// for the next one. Cleartext is used only for OPPORTUNISTIC hosts.
+// daneclient.HostTLSConfigFor the tls.Config that enforces each host's
+// policy (DANE, or an enforced MTA-STS policy) on deliver's own
+// connection, and a host that fails (no STARTTLS where TLS is mandatory, a
+// chain DANE or the WebPKI rejects, a refused connection) is left for the
+// next one. Cleartext is used only for OPPORTUNISTIC hosts.
 //
 //	deliver -server 127.0.0.1:8053 -from me@example.org -to you@example.com < message.eml
 //
@@ -28,7 +29,6 @@ import (
 	"time"
 
 	daneclient "github.com/daned/daned/clients/go"
-	"github.com/daned/daned/dane"
 	danev1 "github.com/daned/daned/proto/dane/v1"
 )
 
@@ -78,7 +78,7 @@ func deliver(ctx context.Context, daned *daneclient.Client, m message) (Delivery
 		if !h.GetUsableForDelivery() {
 			continue
 		}
-		cfg, err := daned.HostTLSConfig(h)
+		cfg, err := daned.HostTLSConfigFor(v, h)
 		if err != nil {
 			failures = append(failures, err.Error())
 			continue
@@ -106,7 +106,7 @@ func failureOf(err error) *Failure {
 	var ne net.Error
 	switch {
 	case errors.As(err, &ve):
-		return &Failure{Code: dane.StatusOf(ve.Reason, false).Code}
+		return &Failure{Code: ve.Code()}
 	case errors.Is(err, errNoTLS):
 		return &Failure{Code: "4.7.321"}
 	case errors.As(err, &ne):

@@ -1,14 +1,18 @@
 // Package config maps command-line flags and DANED_* environment variables
 // one to one onto the configuration of daned's components, and builds the
-// engine from them. daned and danectl share it, so the same resolver and
-// probe flags mean the same thing in both.
+// engine from them, with the MTA-STS policy source beside it. daned and
+// danectl share it, so the same resolver, probe and MTA-STS flags mean the
+// same thing in both.
 package config
 
 import (
 	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/netip"
 	"os"
 	"strings"
@@ -16,7 +20,9 @@ import (
 
 	"github.com/daned/daned/cache"
 	"github.com/daned/daned/engine"
+	"github.com/daned/daned/mtasts/manager"
 	"github.com/daned/daned/probe"
+	"github.com/daned/daned/state"
 	"github.com/daned/daned/telemetry"
 )
 
@@ -121,9 +127,33 @@ type EngineFlags struct {
 	CacheMaxTTL      time.Duration
 	ProbeCacheTTL    time.Duration
 
-	// Metrics counts DNS queries and probes; nil counts nothing. Not a
-	// flag: daned sets it from its telemetry.
+	// MTASTS consults MTA-STS (RFC 8461) for domains without DANE.
+	MTASTS bool
+	// MTASTSFetchTimeout bounds one policy fetch; 0 means fetch's default
+	// (a minute).
+	MTASTSFetchTimeout time.Duration
+	// MTASTSPort is the policy hosts' HTTPS port; 0 means 443.
+	MTASTSPort int
+	// StateDir is the directory of the state store that keeps MTA-STS
+	// policies across restarts (package state). Not registered by
+	// Register: daned defines --state-dir (RegisterStateDir), danectl
+	// does not, so that a check never takes daned's store. Empty, or a
+	// Build rather than BuildService, keeps policies in memory only.
+	StateDir string
+
+	// Metrics counts DNS queries, probes and policy fetches; nil counts
+	// nothing. Not a flag: daned sets it from its telemetry.
 	Metrics *telemetry.Metrics
+	// WebPKIRoots are the roots of MTA-STS's WebPKI checks (policy hosts
+	// and MX hosts). Not a flag: nil means the system roots, which honour
+	// SSL_CERT_FILE and SSL_CERT_DIR; tests pass their own CA.
+	WebPKIRoots *x509.CertPool
+	// Logger receives the MTA-STS manager's fetch failures; nil means
+	// slog.Default(). Not a flag.
+	Logger *slog.Logger
+	// Now is the clock of the engine and of the MTA-STS manager (fetch
+	// times, expiry); nil means time.Now. Not a flag: tests fix it.
+	Now func() time.Time
 }
 
 // Register defines the flags on fs with their production defaults.
@@ -146,7 +176,16 @@ func (c *EngineFlags) Register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.CacheMinTTL, "cache-min-ttl", 0, "shortest time a DNS answer is cached, whatever its TTL (0: its TTL; a TTL of 0 is not cached)")
 	fs.DurationVar(&c.CacheMaxTTL, "cache-max-ttl", time.Hour, "longest time a DNS answer is cached, whatever its TTL")
 	fs.DurationVar(&c.ProbeCacheTTL, "probe-cache-ttl", 10*time.Minute, "longest time a probe result is reused (never past the TLSA TTL)")
+	fs.BoolVar(&c.MTASTS, "mta-sts", true, "consult MTA-STS (RFC 8461) for domains without DANE: DANE always comes first, and a DANE failure is never rescued")
+	fs.DurationVar(&c.MTASTSFetchTimeout, "mta-sts-fetch-timeout", 20*time.Second, "deadline of one MTA-STS policy fetch over HTTPS: address lookup, connection, TLS, request and body (RFC 8461 §3.3)")
+	fs.IntVar(&c.MTASTSPort, "mta-sts-port", 443, "HTTPS port of MTA-STS policy hosts")
 	c.ResolverFlags.Register(fs)
+}
+
+// RegisterStateDir defines --state-dir, with state.DefaultDir as its
+// default.
+func (c *EngineFlags) RegisterStateDir(fs *flag.FlagSet) {
+	fs.StringVar(&c.StateDir, "state-dir", state.DefaultDir(), "directory of daned's state store (MTA-STS policies, kept across restarts for their max_age, RFC 8461 §5.1); created when missing")
 }
 
 // ParseTLSVersion parses "1.0" … "1.3".
@@ -165,28 +204,39 @@ func ParseTLSVersion(s string) (uint16, error) {
 }
 
 // Built is what Build makes: the engine, the caches it reads through
-// (nil when caching is disabled), and the decision layer over them that
-// every front door calls (nil from Build).
+// (nil when caching is disabled), the MTA-STS policy source and its state
+// store (nil when MTA-STS is off, or without a state directory), and the
+// decision layer over them that every front door calls (nil from Build).
 type Built struct {
 	Engine   *engine.Engine
 	DNS      *cache.Resolver
 	Probes   *cache.Prober
+	STS      *manager.Manager
+	Store    *state.Store
 	Verdicts *cache.Validator
 
 	closer io.Closer // the embedded validator, when there is one
 }
 
-// Close waits for the decision layer's background refreshes and releases
-// what the engine holds (the embedded validator's libunbound context).
-// The engine must not be used afterwards.
+// Close waits for the decision layer's background refreshes, stops the
+// MTA-STS manager (its refresher and fetches), closes the state store and
+// releases what the engine holds (the embedded validator's libunbound
+// context). The engine must not be used afterwards.
 func (b *Built) Close() error {
 	if b.Verdicts != nil {
 		b.Verdicts.Close()
 	}
-	if b.closer == nil {
-		return nil
+	var errs []error
+	if b.STS != nil {
+		errs = append(errs, b.STS.Close())
 	}
-	return b.closer.Close()
+	if b.Store != nil {
+		errs = append(errs, b.Store.Close())
+	}
+	if b.closer != nil {
+		errs = append(errs, b.closer.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // Build makes an engine without caches, for one-shot use (danectl's
@@ -198,17 +248,21 @@ func (c *EngineFlags) Build() (*Built, error) { return c.build(false) }
 // answers, are cached, each cache bounded by --cache-size (none when it
 // is 0: identical concurrent requests still share one validation).
 func (c *EngineFlags) BuildService() (*Built, error) {
-	b, err := c.build(c.CacheSize > 0)
+	b, err := c.buildWith(c.CacheSize > 0, true)
 	if err != nil {
 		return nil, err
 	}
-	b.Verdicts, err = cache.NewValidator(cache.ValidatorConfig{
+	vc := cache.ValidatorConfig{
 		Upstream: b.Engine,
 		Size:     c.CacheSize,
 		NoCache:  c.CacheSize == 0,
 		DNS:      b.DNS,
 		Probes:   b.Probes,
-	})
+	}
+	if b.STS != nil {
+		vc.Policies = b.STS
+	}
+	b.Verdicts, err = cache.NewValidator(vc)
 	if err != nil {
 		b.Close()
 		return nil, err
@@ -216,7 +270,11 @@ func (c *EngineFlags) BuildService() (*Built, error) {
 	return b, nil
 }
 
-func (c *EngineFlags) build(cached bool) (_ *Built, err error) {
+func (c *EngineFlags) build(cached bool) (*Built, error) { return c.buildWith(cached, false) }
+
+// buildWith makes the engine, with caches when cached is set and the
+// state store under StateDir when store is set.
+func (c *EngineFlags) buildWith(cached, store bool) (_ *Built, err error) {
 	res, err := NewResolver(c, c.ResolverFlags)
 	if err != nil {
 		return nil, err
@@ -276,6 +334,13 @@ func (c *EngineFlags) build(cached bool) (_ *Built, err error) {
 		}
 		lookup, prober = b.DNS, b.Probes
 	}
+	var sts engine.PolicySource
+	if c.MTASTS {
+		if err := c.buildSTS(b, lookup, store); err != nil {
+			return nil, err
+		}
+		sts = b.STS
+	}
 	b.Engine, err = engine.New(engine.Config{
 		Resolver:         lookup,
 		Prober:           prober,
@@ -286,6 +351,9 @@ func (c *EngineFlags) build(cached bool) (_ *Built, err error) {
 		FailureTTL:       c.FailureTTL,
 		Timeout:          c.ValidateTimeout,
 		ProbeTTL:         c.ProbeCacheTTL,
+		MTASTS:           sts,
+		WebPKIRoots:      c.WebPKIRoots,
+		Now:              c.Now,
 	})
 	if err != nil {
 		return nil, err

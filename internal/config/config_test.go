@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/daned/daned/internal/config"
 )
@@ -14,10 +15,13 @@ func TestEnvThenFlags(t *testing.T) {
 	fs.SetOutput(io.Discard)
 	var ec config.EngineFlags
 	ec.Register(fs)
+	ec.RegisterStateDir(fs)
 	env := map[string]string{
 		"DANED_RESOLVER":    "127.0.0.2:5353",
 		"DANED_PROBE_ALLOW": "127.0.0.0/8, ::1",
 		"DANED_PROBE_PORT":  "2525",
+		"DANED_MTA_STS":     "false",
+		"DANED_STATE_DIR":   "/tmp/daned-state",
 	}
 	if err := config.ApplyEnv(fs, func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err != nil {
 		t.Fatal(err)
@@ -27,6 +31,9 @@ func TestEnvThenFlags(t *testing.T) {
 	}
 	if ec.Resolver != "127.0.0.2:5353" {
 		t.Errorf("resolver %q: the environment did not apply", ec.Resolver)
+	}
+	if ec.MTASTS || ec.StateDir != "/tmp/daned-state" || ec.MTASTSFetchTimeout != 20*time.Second {
+		t.Errorf("MTA-STS %v, state dir %q, fetch timeout %v: want the environment's false and /tmp/daned-state, the default 20s", ec.MTASTS, ec.StateDir, ec.MTASTSFetchTimeout)
 	}
 	if ec.ProbePort != 25 {
 		t.Errorf("probe port %d: the flag must override the environment", ec.ProbePort)

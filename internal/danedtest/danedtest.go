@@ -91,6 +91,30 @@ func Start(t testing.TB) *Env {
 	return &Env{World: w, Addr: Serve(t, srv).Target()}
 }
 
+// StartSTS is Start for the MTA-STS scenarios (testworld.STSScenarios):
+// daned is built as a service (caches, the MTA-STS manager with its state
+// store in a temporary directory), fetches policies from the world's
+// policy hosts, and trusts the world's CA as its WebPKI.
+func StartSTS(t testing.TB) *Env {
+	t.Helper()
+	w := testworld.StartT(t, testworld.Options{Scenarios: testworld.STSScenarios()})
+	u := testworld.StartUnboundT(t, w)
+	ec := EngineConfig(w, u.Addr())
+	ec.MTASTS, ec.MTASTSPort, ec.MTASTSFetchTimeout = true, w.HTTPSPort(), 10*time.Second
+	ec.WebPKIRoots, ec.StateDir, ec.CacheSize = w.WebPKIRoots(), t.TempDir(), 1000
+	ec.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	built, err := ec.BuildService()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = built.Close() })
+	srv, err := server.New(server.Config{Verdicts: built.Verdicts, WebPKIRoots: w.WebPKIRoots(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Env{World: w, Addr: Serve(t, srv).Target()}
+}
+
 // Verdicts returns the decision layer over e with a verdict cache of size
 // entries (0: none), closed when the test ends.
 func Verdicts(t testing.TB, e cache.Engine, size int) *cache.Validator {

@@ -123,6 +123,12 @@ func TestFloors(t *testing.T) {
 			forbidden: append(higher("resolver", "probe", "engine", "cache", "server"), "google.golang.org/grpc")},
 		{name: "dnsname is pure", pkg: "dnsname",
 			forbidden: append(higher("resolver", "probe", "engine", "cache", "server"), "google.golang.org/grpc")},
+		{name: "mtasts is pure", pkg: "mtasts",
+			forbidden: append(higher("resolver", "probe", "engine", "cache", "server", "socketmap"), "google.golang.org/grpc")},
+		{name: "the MTA-STS manager sits below the decision layer", pkg: "mtasts/manager",
+			forbidden: append(higher("engine", "cache", "server", "socketmap"), "google.golang.org/grpc")},
+		{name: "front doors do not import each other", pkg: "socketmap",
+			forbidden: higher("server")},
 		{name: "engine knows no cache, front door or gRPC", pkg: "engine",
 			forbidden: append(higher("cache", "server"), "google.golang.org/grpc")},
 		{name: "danectl runs the engine, not the gRPC server", pkg: "cmd/danectl",
@@ -140,12 +146,12 @@ func TestFloors(t *testing.T) {
 	}
 }
 
-// TestPurePackagesDoNoIO checks that dane and dnsname, and every package
+// TestPurePackagesDoNoIO checks that dane, dnsname, mtasts and flight, and every package
 // of this module they use, import no I/O package: no network, no files,
 // no processes, no clock beyond what arrives as an argument.
 func TestPurePackagesDoNoIO(t *testing.T) {
 	g := loadGraph(t)
-	for _, name := range []string{"dane", "dnsname"} {
+	for _, name := range []string{"dane", "dnsname", "mtasts", "flight"} {
 		t.Run(name, func(t *testing.T) {
 			root := g.get(t, module+"/"+name)
 			for _, path := range append([]string{root.ImportPath}, root.Deps...) {

@@ -54,6 +54,8 @@ type ScenarioSpec struct {
 	// to this name (fully qualified), so the MX lookup of the scenario's
 	// domain goes through an alias.
 	CNAME string
+	// STS publishes an MTA-STS policy for the domain (see STSSpec).
+	STS *STSSpec
 }
 
 // NamedTLSA is a TLSA RRset published at _25._tcp.<Name> (Name relative

@@ -80,6 +80,9 @@ type World struct {
 	smtpSrv   []*smtpServer
 	logf      func(string, ...any)
 	closeOnce sync.Once
+	// httpsPort and policyHosts (by domain) are the MTA-STS policy hosts.
+	httpsPort   int
+	policyHosts map[string]*policyHost
 }
 
 // Start builds the world and starts every server. It retries with a new
@@ -171,7 +174,7 @@ func nthAddr(block netip.Prefix, n int) netip.Addr {
 // build binds every socket in a fresh block, then makes zones,
 // certificates and servers.
 func build(specs []ScenarioSpec, now time.Time, logf func(string, ...any)) (_ *World, err error) {
-	w := &World{now: now, logf: logf, hosts: map[string]*Host{}, servers: map[string][]*smtpServer{}}
+	w := &World{now: now, logf: logf, hosts: map[string]*Host{}, servers: map[string][]*smtpServer{}, policyHosts: map[string]*policyHost{}}
 	w.block = randBlock()
 
 	// Zones: root, test., then one per scenario with a zone.
@@ -195,7 +198,13 @@ func build(specs []ScenarioSpec, now time.Time, logf func(string, ...any)) (_ *W
 			hosts = append(hosts, &plannedHost{spec: &specs[i], host: hs, name: dns.CanonicalName(name)})
 		}
 	}
-	nAddrs := len(origins) + len(hosts)
+	var policy []*plannedPolicyHost
+	for i := range specs {
+		if specs[i].STS != nil && !specs[i].NoZone {
+			policy = append(policy, &plannedPolicyHost{spec: &specs[i]})
+		}
+	}
+	nAddrs := len(origins) + len(hosts) + len(policy)
 	for _, h := range hosts {
 		if h.host.DeadAddr {
 			nAddrs++
@@ -226,6 +235,11 @@ func build(specs []ScenarioSpec, now time.Time, logf func(string, ...any)) (_ *W
 				}
 				for _, ln := range h.lnx {
 					ln.Close()
+				}
+			}
+			for _, p := range policy {
+				if p.ln != nil {
+					p.ln.Close()
 				}
 			}
 		}
@@ -300,6 +314,19 @@ func build(specs []ScenarioSpec, now time.Time, logf func(string, ...any)) (_ *W
 		}
 	}
 
+	// MTA-STS policy hosts: the first listener picks the HTTPS port.
+	for _, p := range policy {
+		p.addr = nthAddr(w.block, next)
+		next++
+		ap := netip.AddrPortFrom(p.addr, uint16(w.httpsPort)).String()
+		if p.ln, err = net.Listen("tcp4", ap); err != nil {
+			return nil, fmt.Errorf("%w: https %s: %v", errBind, ap, err)
+		}
+		if w.httpsPort == 0 {
+			w.httpsPort = p.ln.Addr().(*net.TCPAddr).Port
+		}
+	}
+
 	// Data.
 	if w.pki, err = NewPKI(now); err != nil {
 		return nil, err
@@ -347,6 +374,9 @@ func build(specs []ScenarioSpec, now time.Time, logf func(string, ...any)) (_ *W
 		if !spec.Helper {
 			w.scenarios = append(w.scenarios, sc)
 		}
+	}
+	for _, p := range policy {
+		w.fillSTS(byOrigin[p.spec.Name+".test."], p.spec, p)
 	}
 	// TLSA records at names that are not hosts, now that every host has
 	// its certificates.
@@ -398,6 +428,15 @@ func build(specs []ScenarioSpec, now time.Time, logf func(string, ...any)) (_ *W
 			w.servers[info.Name] = append(w.servers[info.Name], s)
 		}
 		h.ln4, h.ln6, h.lnx = nil, nil, nil
+	}
+	for _, p := range policy {
+		ph, err := w.startPolicyHost(p.spec, p.ln)
+		if err != nil {
+			w.Close()
+			return nil, err
+		}
+		p.ln = nil
+		w.policyHosts[ph.domain] = ph
 	}
 	logf("testworld: %d zones in %s at port %d, SMTP port %d", len(w.zones), w.block, w.dnsPort, w.smtpPort)
 	return w, nil
@@ -581,6 +620,9 @@ func (w *World) Close() error {
 		}
 		for _, s := range w.smtpSrv {
 			s.close()
+		}
+		for _, p := range w.policyHosts {
+			p.stop()
 		}
 	})
 	return nil

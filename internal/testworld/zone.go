@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/miekg/dns"
@@ -78,7 +79,8 @@ type rrKey struct {
 }
 
 // zone is one authoritative zone: its data, keys and faults. It is
-// immutable once finish has run, so its handler needs no locking.
+// immutable once finish has run, so its handler needs no locking, but for
+// the names blocked at run time (a sync.Map).
 type zone struct {
 	origin string // canonical, fully qualified
 	addr   netip.Addr
@@ -102,6 +104,9 @@ type zone struct {
 	servfail map[rrKey]bool
 	nosig    map[rrKey]bool
 	nodenial map[rrKey]bool
+	// blocked holds the rrKeys World.BlockName made SERVFAIL after the
+	// world started: the one thing that changes while it is served.
+	blocked sync.Map
 }
 
 func newZone(origin string, signed bool, fault ZoneFault) (*zone, error) {
@@ -351,7 +356,7 @@ func (z *zone) answer(r *dns.Msg) *dns.Msg {
 		return out
 	}
 
-	if z.servfail[rrKey{qname, qtype}] {
+	if _, blocked := z.blocked.Load(rrKey{qname, qtype}); blocked || z.servfail[rrKey{qname, qtype}] {
 		m.Rcode = dns.RcodeServerFailure
 		return m
 	}

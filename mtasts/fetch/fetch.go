@@ -16,6 +16,9 @@
 // mtasts.ReasonPolicyFetchFailed, mtasts.ReasonWebPKIInvalid and
 // mtasts.ReasonPolicyInvalid, the RFC 8460 sts-* result types.
 //
+// Each fetch is a client span, mta_sts.fetch, with the policy host, the
+// URL, the HTTP status and the outcome.
+//
 // It does not look up the _mta-sts TXT record, cache, retry, or back off:
 // that is package mtasts/manager.
 package fetch
@@ -36,6 +39,11 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/daned/daned/dnsname"
 	"github.com/daned/daned/mtasts"
@@ -90,12 +98,17 @@ type Config struct {
 	// Nil means a net.Dialer with DefaultConnectTimeout, so that one
 	// silent address does not use up the whole deadline.
 	Dialer *net.Dialer
+	// TracerProvider makes a span per fetch ("mta_sts.fetch"), under
+	// which the address lookup's spans appear; nil means the global
+	// provider (otel.GetTracerProvider), a no-op until one is set.
+	TracerProvider trace.TracerProvider
 }
 
 // Fetcher fetches policies. It is safe for concurrent use.
 type Fetcher struct {
-	cfg   Config
-	roots *x509.CertPool
+	cfg    Config
+	roots  *x509.CertPool
+	tracer trace.Tracer
 }
 
 // New validates cfg and returns a Fetcher. With nil Roots it loads the
@@ -124,7 +137,10 @@ func New(cfg Config) (*Fetcher, error) {
 			return nil, fmt.Errorf("fetch: loading the system roots: %w", err)
 		}
 	}
-	return &Fetcher{cfg: cfg, roots: roots}, nil
+	if cfg.TracerProvider == nil {
+		cfg.TracerProvider = otel.GetTracerProvider()
+	}
+	return &Fetcher{cfg: cfg, roots: roots, tracer: cfg.TracerProvider.Tracer("github.com/daned/daned/mtasts/fetch")}, nil
 }
 
 // Result is a fetched, valid policy.
@@ -162,6 +178,22 @@ const Path = "/.well-known/mta-sts.txt"
 // Fetch retrieves and parses the policy of domain (any case, trailing dot
 // optional). It returns a *Error on failure.
 func (f *Fetcher) Fetch(ctx context.Context, domain string) (Result, error) {
+	ctx, span := f.tracer.Start(ctx, "mta_sts.fetch", trace.WithSpanKind(trace.SpanKindClient))
+	defer span.End()
+	res, err := f.fetch(ctx, domain)
+	var fe *Error
+	if errors.As(err, &fe) {
+		span.SetAttributes(attribute.String("server.address", fe.Host), attribute.String("mta_sts.failure", fe.Reason.ResultType()))
+		span.SetStatus(codes.Error, fe.Detail)
+	} else if err == nil {
+		span.SetAttributes(attribute.String("mta_sts.mode", res.Policy.Mode.String()),
+			attribute.String("network.peer.address", res.Addr.Addr().String()), attribute.Int("network.peer.port", int(res.Addr.Port())),
+			attribute.Int("http.response.body.size", len(res.Text)))
+	}
+	return res, err
+}
+
+func (f *Fetcher) fetch(ctx context.Context, domain string) (Result, error) {
 	d, err := dnsname.Normalize(domain)
 	host := "mta-sts." + d
 	if err != nil {
@@ -248,6 +280,7 @@ func (f *Fetcher) Fetch(ctx context.Context, domain string) (Result, error) {
 		return fail(mtasts.ReasonPolicyFetchFailed, err, "building the request: %v", err)
 	}
 	req.Header.Set("User-Agent", "daned (MTA-STS, RFC 8461)")
+	trace.SpanFromContext(ctx).SetAttributes(attribute.String("server.address", host), attribute.String("url.full", req.URL.String()))
 	resp, err := client.Do(req)
 	if err != nil {
 		if isWebPKI(err) {
@@ -259,6 +292,7 @@ func (f *Fetcher) Fetch(ctx context.Context, domain string) (Result, error) {
 		return fail(mtasts.ReasonPolicyFetchFailed, err, "%v", unwrapURL(err))
 	}
 	defer resp.Body.Close()
+	trace.SpanFromContext(ctx).SetAttributes(attribute.Int("http.response.status_code", resp.StatusCode))
 	if resp.StatusCode != http.StatusOK {
 		if loc := resp.Header.Get("Location"); resp.StatusCode/100 == 3 && loc != "" {
 			return fail(mtasts.ReasonPolicyFetchFailed, nil, "HTTP %d redirect to %q, not followed (RFC 8461 §3.3)", resp.StatusCode, clip(loc))

@@ -21,9 +21,14 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/codes"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/daned/daned/internal/testca"
 	"github.com/daned/daned/mtasts"
 	"github.com/daned/daned/mtasts/fetch"
-	"github.com/daned/daned/mtasts/internal/testca"
 	"github.com/daned/daned/probe"
 )
 
@@ -482,5 +487,51 @@ func TestSystemRootsFromSSLCertFile(t *testing.T) {
 	}
 	if err := run("SSL_CERT_FILE=" + filepath.Join(t.TempDir(), "none.pem")); err == nil || !strings.Contains(err.Error(), "STS_WEBPKI_INVALID") {
 		t.Fatalf("without the test root: %v, want STS_WEBPKI_INVALID", err)
+	}
+}
+
+// TestFetchSpan: each fetch is a client span with the policy host, the
+// URL and the HTTP status, marked as an error with the RFC 8460 type
+// when it fails.
+func TestFetchSpan(t *testing.T) {
+	p := newPKI(t)
+	var notFound atomic.Bool
+	srv := startServer(t, "127.0.0.1", p.good, func(w http.ResponseWriter, r *http.Request) {
+		if notFound.Load() {
+			http.NotFound(w, r)
+			return
+		}
+		serve("text/plain", goodPolicy)(w, r)
+	}, nil)
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	f, err := fetch.New(fetch.Config{Lookup: lookupOf("127.0.0.1"), Targets: allowLoopback, Roots: p.root.Pool(), Port: srv.port, TracerProvider: tp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Fetch(context.Background(), domain); err != nil {
+		t.Fatal(err)
+	}
+	notFound.Store(true)
+	if _, err := f.Fetch(context.Background(), domain); err == nil {
+		t.Fatal("the 404 fetch succeeded")
+	}
+	spans := rec.Ended()
+	if len(spans) != 2 || spans[0].Name() != "mta_sts.fetch" || spans[0].SpanKind() != trace.SpanKindClient {
+		t.Fatalf("%d spans, want two client spans mta_sts.fetch", len(spans))
+	}
+	attrs := func(s sdktrace.ReadOnlySpan) map[string]string {
+		m := map[string]string{}
+		for _, kv := range s.Attributes() {
+			m[string(kv.Key)] = kv.Value.String()
+		}
+		return m
+	}
+	ok, bad := attrs(spans[0]), attrs(spans[1])
+	if ok["server.address"] != policyHost || ok["http.response.status_code"] != "200" || ok["mta_sts.mode"] != "enforce" || spans[0].Status().Code == codes.Error {
+		t.Errorf("success span %v, status %v", ok, spans[0].Status())
+	}
+	if bad["http.response.status_code"] != "404" || bad["mta_sts.failure"] != "sts-policy-fetch-error" || spans[1].Status().Code != codes.Error {
+		t.Errorf("failure span %v, status %v", bad, spans[1].Status())
 	}
 }

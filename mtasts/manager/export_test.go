@@ -1,10 +1,5 @@
 package manager
 
-import "testing"
-
-// SetWaitingHook calls fn whenever a Policy caller starts waiting for a
-// shared resolution, until the test ends.
-func SetWaitingHook(t *testing.T, fn func(domain string)) {
-	testHookWaiting = fn
-	t.Cleanup(func() { testHookWaiting = nil })
-}
+// SetWaitingHook calls fn whenever a Policy caller of m starts waiting for
+// a shared resolution. Set it before m is used: it is read without a lock.
+func SetWaitingHook(m *Manager, fn func(domain string)) { m.flight.OnWait = fn }

@@ -26,9 +26,8 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sync/singleflight"
-
 	"github.com/daned/daned/dnsname"
+	"github.com/daned/daned/flight"
 	"github.com/daned/daned/mtasts"
 	"github.com/daned/daned/mtasts/fetch"
 	"github.com/daned/daned/state"
@@ -147,7 +146,7 @@ type Manager struct {
 	cfg    Config
 	clock  Clock
 	log    *slog.Logger
-	flight singleflight.Group
+	flight flight.Group[string, Result]
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -258,10 +257,6 @@ func (m *Manager) track() bool {
 
 var errClosed = errors.New("the MTA-STS manager is closed")
 
-// testHookWaiting, when set by a test, is called once a caller waits for
-// a shared resolution.
-var testHookWaiting func(domain string)
-
 // Policy returns the MTA-STS policy that applies to domain now (see
 // Result). Concurrent calls for one domain share one resolution; a caller
 // whose ctx ends stops waiting (the resolution goes on and its outcome is
@@ -275,26 +270,23 @@ func (m *Manager) Policy(ctx context.Context, domain string) Result {
 	if err := ctx.Err(); err != nil {
 		return m.fallback(d, mtasts.ReasonPolicyFetchFailed, "gave up before asking: "+err.Error())
 	}
-	ch := m.flight.DoChan(d, func() (any, error) {
+	// The shared resolution runs detached from this caller (flight.Group's
+	// rule), ended only by the manager's Close.
+	r, _, err := m.flight.Do(ctx, d, func(wctx context.Context) (Result, bool, error) {
 		if !m.track() {
-			return m.fallback(d, mtasts.ReasonPolicyFetchFailed, errClosed.Error()), nil
+			return m.fallback(d, mtasts.ReasonPolicyFetchFailed, errClosed.Error()), false, nil
 		}
 		defer m.wg.Done()
-		wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		wctx, cancel := context.WithCancel(wctx)
 		defer cancel()
 		stop := context.AfterFunc(m.ctx, cancel)
 		defer stop()
-		return m.resolve(wctx, d, false), nil
+		return m.resolve(wctx, d, false), false, nil
 	})
-	if testHookWaiting != nil {
-		testHookWaiting(d)
+	if err != nil {
+		return m.fallback(d, mtasts.ReasonPolicyFetchFailed, "gave up waiting for discovery and fetch: "+err.Error())
 	}
-	select {
-	case r := <-ch:
-		return r.Val.(Result).clone()
-	case <-ctx.Done():
-		return m.fallback(d, mtasts.ReasonPolicyFetchFailed, "gave up waiting for discovery and fetch: "+ctx.Err().Error())
-	}
+	return clone(r)
 }
 
 // resolve discovers and, when needed, fetches the policy of d (RFC 8461
@@ -457,20 +449,36 @@ func (m *Manager) fallback(d string, reason mtasts.Reason, detail string) Result
 
 // Invalidate forgets the cached policy of domain, in memory and in the
 // store, and any fetch backoff, so that the next Policy call discovers
-// and fetches afresh.
-func (m *Manager) Invalidate(domain string) error {
+// and fetches afresh. It reports whether a policy was cached.
+func (m *Manager) Invalidate(domain string) (bool, error) {
 	d, err := dnsname.Normalize(domain)
 	if err != nil {
-		return err
+		return false, err
 	}
 	m.mu.Lock()
+	_, had := m.cache[d]
 	delete(m.cache, d)
 	delete(m.failures, d)
 	m.mu.Unlock()
 	if m.cfg.Store != nil {
-		return m.cfg.Store.DeleteSTSPolicy(d)
+		return had, m.cfg.Store.DeleteSTSPolicy(d)
 	}
-	return nil
+	return had, nil
+}
+
+// CountByMode returns how many unexpired policies are cached, by mode
+// (for a metric).
+func (m *Manager) CountByMode() map[mtasts.Mode]int {
+	now := m.clock.Now()
+	out := map[mtasts.Mode]int{}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, e := range m.cache {
+		if now.Before(e.expires) {
+			out[e.policy.Mode]++
+		}
+	}
+	return out
 }
 
 // refreshDue reports whether e should be renewed: less than a quarter of
@@ -517,21 +525,17 @@ func (m *Manager) RefreshDue(ctx context.Context) int {
 		if ctx.Err() != nil {
 			break
 		}
-		ch := m.flight.DoChan(d, func() (any, error) {
+		_, _, _ = m.flight.Do(ctx, d, func(wctx context.Context) (Result, bool, error) {
 			if !m.track() {
-				return m.fallback(d, mtasts.ReasonPolicyFetchFailed, errClosed.Error()), nil
+				return m.fallback(d, mtasts.ReasonPolicyFetchFailed, errClosed.Error()), false, nil
 			}
 			defer m.wg.Done()
-			wctx, cancel := context.WithCancel(ctx)
+			wctx, cancel := context.WithCancel(wctx)
 			defer cancel()
 			stop := context.AfterFunc(m.ctx, cancel)
 			defer stop()
-			return m.resolve(wctx, d, true), nil
+			return m.resolve(wctx, d, true), false, nil
 		})
-		select {
-		case <-ch:
-		case <-ctx.Done():
-		}
 		tried++
 	}
 	return tried

@@ -17,9 +17,9 @@ import (
 	"time"
 
 	"github.com/daned/daned/internal/fakeclock"
+	"github.com/daned/daned/internal/testca"
 	"github.com/daned/daned/mtasts"
 	"github.com/daned/daned/mtasts/fetch"
-	"github.com/daned/daned/mtasts/internal/testca"
 	"github.com/daned/daned/mtasts/manager"
 	"github.com/daned/daned/probe"
 	"github.com/daned/daned/state"
@@ -468,7 +468,7 @@ func TestCoalescing(t *testing.T) {
 
 	const callers = 10
 	waiting := make(chan string, callers)
-	manager.SetWaitingHook(t, func(d string) { waiting <- d })
+	manager.SetWaitingHook(m, func(d string) { waiting <- d })
 	results := make(chan manager.Result, callers)
 	for i := 0; i < callers; i++ {
 		go func() { results <- m.Policy(context.Background(), domain) }()
@@ -541,8 +541,14 @@ func TestInvalidate(t *testing.T) {
 	defer store.Close()
 	m := w.manager(t, store)
 	w.expect(t, policy(t, m), mtasts.ModeEnforce, "one", false, mtasts.ReasonNone, 1)
-	if err := m.Invalidate("EXAMPLE.test."); err != nil {
-		t.Fatal(err)
+	if got := m.CountByMode(); got[mtasts.ModeEnforce] != 1 || len(got) != 1 {
+		t.Fatalf("CountByMode = %v, want one enforced policy", got)
+	}
+	if had, err := m.Invalidate("EXAMPLE.test."); err != nil || !had {
+		t.Fatalf("Invalidate = %v, %v; want true, nil", had, err)
+	}
+	if had, err := m.Invalidate("example.test"); err != nil || had {
+		t.Fatalf("Invalidate again = %v, %v; want false, nil", had, err)
 	}
 	if _, ok, _ := store.STSPolicy(domain); ok {
 		t.Fatal("the store still holds the policy")

@@ -1,12 +1,15 @@
 // Command demo starts a testworld (a loopback DNSSEC hierarchy with SMTP
-// servers) and a real Unbound validating against it, prints where they
-// are, and blocks until SIGINT or SIGTERM. With -env FILE it writes shell
-// variable assignments for daned once everything answers, so a Makefile
-// can source them.
+// servers, and the MTA-STS scenarios with their HTTPS policy hosts) and a
+// real Unbound validating against it, prints where they are, and blocks
+// until SIGINT or SIGTERM. With -env FILE it writes shell variable
+// assignments for daned once everything answers, so a Makefile can source
+// them, and the world's CA, the WebPKI of its MTA-STS scenarios, as
+// world-ca.pem beside FILE for daned's SSL_CERT_FILE.
 package main
 
 import (
 	"context"
+	"encoding/pem"
 	"flag"
 	"fmt"
 	"log"
@@ -32,7 +35,7 @@ func run(envFile string, verbose bool) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	opts := testworld.Options{}
+	opts := testworld.Options{Extra: testworld.STSScenarios()}
 	if verbose {
 		opts.Logf = log.Printf
 	}
@@ -62,14 +65,19 @@ func run(envFile string, verbose bool) error {
 	}
 	fmt.Printf("unbound:     %s (config %s)\n", u.Addr(), u.ConfigFile())
 	fmt.Printf("smtp port:   %d\n", w.SMTPPort())
+	fmt.Printf("https port:  %d (MTA-STS policy hosts)\n", w.HTTPSPort())
 	fmt.Printf("probe allow: %s\n", strings.Join(allow, ","))
 	fmt.Println("scenarios:")
 	for _, s := range w.Scenarios() {
 		fmt.Printf("  %-22s %s → %s\n", s.Domain, s.Description, s.Expect)
 	}
 	if envFile != "" {
-		env := fmt.Sprintf("DANED_RESOLVER=%s\nDANED_PROBE_PORT=%d\nDANED_PROBE_ALLOW=%s\nDEMO_DOMAINS=%q\n",
-			u.Addr(), w.SMTPPort(), strings.Join(allow, ","), strings.Join(domains, " "))
+		ca := filepath.Join(filepath.Dir(envFile), "world-ca.pem")
+		if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: w.PKI().Root.Cert.Raw}), 0o644); err != nil {
+			return err
+		}
+		env := fmt.Sprintf("DANED_RESOLVER=%s\nDANED_PROBE_PORT=%d\nDANED_PROBE_ALLOW=%s\nDANED_MTA_STS_PORT=%d\nSSL_CERT_FILE=%s\nDEMO_DOMAINS=%q\n",
+			u.Addr(), w.SMTPPort(), strings.Join(allow, ","), w.HTTPSPort(), ca, strings.Join(domains, " "))
 		tmp := envFile + ".tmp"
 		if err := os.WriteFile(tmp, []byte(env), 0o644); err != nil {
 			return err

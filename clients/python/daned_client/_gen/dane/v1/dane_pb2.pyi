@@ -17,18 +17,29 @@ DNS_SECURITY_INSECURE: DnsSecurity
 DNS_SECURITY_LOOKUP_FAILED: DnsSecurity
 DNS_SECURITY_SECURE: DnsSecurity
 DNS_SECURITY_UNSPECIFIED: DnsSecurity
+MTA_STS_MODE_ENFORCE: MtaStsMode
+MTA_STS_MODE_NONE: MtaStsMode
+MTA_STS_MODE_TESTING: MtaStsMode
+MTA_STS_MODE_UNSPECIFIED: MtaStsMode
 POLICY_DANE_REQUIRED: Policy
+POLICY_MTA_STS_REQUIRED: Policy
 POLICY_NO_MAIL: Policy
 POLICY_OPPORTUNISTIC: Policy
+POLICY_SOURCE_DANE: PolicySource
+POLICY_SOURCE_MTA_STS: PolicySource
+POLICY_SOURCE_NONE: PolicySource
+POLICY_SOURCE_UNSPECIFIED: PolicySource
 POLICY_TLS_REQUIRED: Policy
 POLICY_UNSPECIFIED: Policy
 REASON_CERT_EXPIRED: Reason
 REASON_CERT_NAME_MISMATCH: Reason
+REASON_CERT_NOT_TRUSTED: Reason
 REASON_CERT_NOT_YET_VALID: Reason
 REASON_CHAIN_INVALID: Reason
 REASON_CONNECT_FAILED: Reason
 REASON_DNSSEC_BOGUS: Reason
 REASON_DNS_QUERY_FAILED: Reason
+REASON_MX_NOT_IN_POLICY: Reason
 REASON_NOT_CONSIDERED: Reason
 REASON_NOT_PROBED: Reason
 REASON_NO_ADDRESSES: Reason
@@ -37,6 +48,9 @@ REASON_NXDOMAIN: Reason
 REASON_OK: Reason
 REASON_SMTP_ERROR: Reason
 REASON_STARTTLS_NOT_OFFERED: Reason
+REASON_STS_POLICY_FETCH_FAILED: Reason
+REASON_STS_POLICY_INVALID: Reason
+REASON_STS_WEBPKI_INVALID: Reason
 REASON_TARGET_FORBIDDEN: Reason
 REASON_TIMEOUT: Reason
 REASON_TLSA_LOOKUP_FAILED: Reason
@@ -100,13 +114,41 @@ class InvalidateResponse(_message.Message):
     removed: int
     def __init__(self, domain: _Optional[str] = ..., removed: _Optional[int] = ...) -> None: ...
 
+class MtaSts(_message.Message):
+    __slots__ = ["detail", "expires_at", "failure", "fetched_at", "from_cache", "max_age", "mode", "mx_patterns", "policy_text", "record_id", "tlsrpt_result_type"]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_FIELD_NUMBER: _ClassVar[int]
+    FETCHED_AT_FIELD_NUMBER: _ClassVar[int]
+    FROM_CACHE_FIELD_NUMBER: _ClassVar[int]
+    MAX_AGE_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    MX_PATTERNS_FIELD_NUMBER: _ClassVar[int]
+    POLICY_TEXT_FIELD_NUMBER: _ClassVar[int]
+    RECORD_ID_FIELD_NUMBER: _ClassVar[int]
+    TLSRPT_RESULT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    detail: str
+    expires_at: _timestamp_pb2.Timestamp
+    failure: Reason
+    fetched_at: _timestamp_pb2.Timestamp
+    from_cache: bool
+    max_age: _duration_pb2.Duration
+    mode: MtaStsMode
+    mx_patterns: _containers.RepeatedScalarFieldContainer[str]
+    policy_text: str
+    record_id: str
+    tlsrpt_result_type: str
+    def __init__(self, record_id: _Optional[str] = ..., mode: _Optional[_Union[MtaStsMode, str]] = ..., mx_patterns: _Optional[_Iterable[str]] = ..., max_age: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., fetched_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., from_cache: bool = ..., policy_text: _Optional[str] = ..., failure: _Optional[_Union[Reason, str]] = ..., tlsrpt_result_type: _Optional[str] = ..., detail: _Optional[str] = ...) -> None: ...
+
 class MxHost(_message.Message):
-    __slots__ = ["address_security", "addresses", "cname_chain", "detail", "host_policy", "mx_security", "name", "preference", "reason", "reference_names", "tlsa", "tlsa_base_domain", "tlsa_security", "usable_for_delivery"]
+    __slots__ = ["address_security", "addresses", "cname_chain", "detail", "host_policy", "mta_sts_failure", "mta_sts_result_type", "mx_security", "name", "preference", "reason", "reference_names", "tlsa", "tlsa_base_domain", "tlsa_security", "usable_for_delivery"]
     ADDRESSES_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_SECURITY_FIELD_NUMBER: _ClassVar[int]
     CNAME_CHAIN_FIELD_NUMBER: _ClassVar[int]
     DETAIL_FIELD_NUMBER: _ClassVar[int]
     HOST_POLICY_FIELD_NUMBER: _ClassVar[int]
+    MTA_STS_FAILURE_FIELD_NUMBER: _ClassVar[int]
+    MTA_STS_RESULT_TYPE_FIELD_NUMBER: _ClassVar[int]
     MX_SECURITY_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     PREFERENCE_FIELD_NUMBER: _ClassVar[int]
@@ -121,6 +163,8 @@ class MxHost(_message.Message):
     cname_chain: _containers.RepeatedScalarFieldContainer[str]
     detail: str
     host_policy: Policy
+    mta_sts_failure: Reason
+    mta_sts_result_type: str
     mx_security: DnsSecurity
     name: str
     preference: int
@@ -130,7 +174,7 @@ class MxHost(_message.Message):
     tlsa_base_domain: str
     tlsa_security: DnsSecurity
     usable_for_delivery: bool
-    def __init__(self, name: _Optional[str] = ..., preference: _Optional[int] = ..., mx_security: _Optional[_Union[DnsSecurity, str]] = ..., address_security: _Optional[_Union[DnsSecurity, str]] = ..., cname_chain: _Optional[_Iterable[str]] = ..., tlsa_base_domain: _Optional[str] = ..., tlsa_security: _Optional[_Union[DnsSecurity, str]] = ..., tlsa: _Optional[_Iterable[_Union[TlsaRecord, _Mapping]]] = ..., host_policy: _Optional[_Union[Policy, str]] = ..., reason: _Optional[_Union[Reason, str]] = ..., usable_for_delivery: bool = ..., addresses: _Optional[_Iterable[_Union[AddressResult, _Mapping]]] = ..., detail: _Optional[str] = ..., reference_names: _Optional[_Iterable[str]] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., preference: _Optional[int] = ..., mx_security: _Optional[_Union[DnsSecurity, str]] = ..., address_security: _Optional[_Union[DnsSecurity, str]] = ..., cname_chain: _Optional[_Iterable[str]] = ..., tlsa_base_domain: _Optional[str] = ..., tlsa_security: _Optional[_Union[DnsSecurity, str]] = ..., tlsa: _Optional[_Iterable[_Union[TlsaRecord, _Mapping]]] = ..., host_policy: _Optional[_Union[Policy, str]] = ..., reason: _Optional[_Union[Reason, str]] = ..., usable_for_delivery: bool = ..., addresses: _Optional[_Iterable[_Union[AddressResult, _Mapping]]] = ..., detail: _Optional[str] = ..., reference_names: _Optional[_Iterable[str]] = ..., mta_sts_failure: _Optional[_Union[Reason, str]] = ..., mta_sts_result_type: _Optional[str] = ...) -> None: ...
 
 class StreamError(_message.Message):
     __slots__ = ["code", "message"]
@@ -167,16 +211,19 @@ class ValidateRequest(_message.Message):
     def __init__(self, domain: _Optional[str] = ..., policy_only: bool = ..., bypass_cache: bool = ...) -> None: ...
 
 class ValidateResponse(_message.Message):
-    __slots__ = ["action", "checked_at", "domain", "from_cache", "implicit_mx", "mx_hosts", "mx_security", "policy", "policy_only", "reason", "status_code", "status_text", "tlsrpt_result_type", "trace_id", "ttl"]
+    __slots__ = ["action", "checked_at", "domain", "from_cache", "implicit_mx", "mta_sts", "mx_hosts", "mx_security", "policy", "policy_only", "policy_source", "policy_source_detail", "reason", "status_code", "status_text", "tlsrpt_result_type", "trace_id", "ttl"]
     ACTION_FIELD_NUMBER: _ClassVar[int]
     CHECKED_AT_FIELD_NUMBER: _ClassVar[int]
     DOMAIN_FIELD_NUMBER: _ClassVar[int]
     FROM_CACHE_FIELD_NUMBER: _ClassVar[int]
     IMPLICIT_MX_FIELD_NUMBER: _ClassVar[int]
+    MTA_STS_FIELD_NUMBER: _ClassVar[int]
     MX_HOSTS_FIELD_NUMBER: _ClassVar[int]
     MX_SECURITY_FIELD_NUMBER: _ClassVar[int]
     POLICY_FIELD_NUMBER: _ClassVar[int]
     POLICY_ONLY_FIELD_NUMBER: _ClassVar[int]
+    POLICY_SOURCE_DETAIL_FIELD_NUMBER: _ClassVar[int]
+    POLICY_SOURCE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     STATUS_CODE_FIELD_NUMBER: _ClassVar[int]
     STATUS_TEXT_FIELD_NUMBER: _ClassVar[int]
@@ -188,17 +235,20 @@ class ValidateResponse(_message.Message):
     domain: str
     from_cache: bool
     implicit_mx: bool
+    mta_sts: MtaSts
     mx_hosts: _containers.RepeatedCompositeFieldContainer[MxHost]
     mx_security: DnsSecurity
     policy: Policy
     policy_only: bool
+    policy_source: PolicySource
+    policy_source_detail: str
     reason: Reason
     status_code: str
     status_text: str
     tlsrpt_result_type: str
     trace_id: str
     ttl: _duration_pb2.Duration
-    def __init__(self, domain: _Optional[str] = ..., policy: _Optional[_Union[Policy, str]] = ..., action: _Optional[_Union[Action, str]] = ..., reason: _Optional[_Union[Reason, str]] = ..., status_code: _Optional[str] = ..., status_text: _Optional[str] = ..., tlsrpt_result_type: _Optional[str] = ..., mx_hosts: _Optional[_Iterable[_Union[MxHost, _Mapping]]] = ..., checked_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., ttl: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., from_cache: bool = ..., mx_security: _Optional[_Union[DnsSecurity, str]] = ..., implicit_mx: bool = ..., policy_only: bool = ..., trace_id: _Optional[str] = ...) -> None: ...
+    def __init__(self, domain: _Optional[str] = ..., policy: _Optional[_Union[Policy, str]] = ..., action: _Optional[_Union[Action, str]] = ..., reason: _Optional[_Union[Reason, str]] = ..., status_code: _Optional[str] = ..., status_text: _Optional[str] = ..., tlsrpt_result_type: _Optional[str] = ..., mx_hosts: _Optional[_Iterable[_Union[MxHost, _Mapping]]] = ..., checked_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., ttl: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., from_cache: bool = ..., mx_security: _Optional[_Union[DnsSecurity, str]] = ..., implicit_mx: bool = ..., policy_only: bool = ..., trace_id: _Optional[str] = ..., policy_source: _Optional[_Union[PolicySource, str]] = ..., policy_source_detail: _Optional[str] = ..., mta_sts: _Optional[_Union[MtaSts, _Mapping]] = ...) -> None: ...
 
 class ValidateStreamRequest(_message.Message):
     __slots__ = ["request", "request_id"]
@@ -253,6 +303,12 @@ class VerifyPeerResponse(_message.Message):
     tlsrpt_result_type: str
     verified: bool
     def __init__(self, verified: bool = ..., reason: _Optional[_Union[Reason, str]] = ..., matched_tlsa_index: _Optional[int] = ..., matched_record: _Optional[_Union[TlsaRecord, _Mapping]] = ..., detail: _Optional[str] = ..., host_policy: _Optional[_Union[Policy, str]] = ..., status_code: _Optional[str] = ..., tlsrpt_result_type: _Optional[str] = ..., domain: _Optional[str] = ..., mx_host: _Optional[str] = ..., reference_names: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class MtaStsMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
+class PolicySource(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
 
 class Policy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []

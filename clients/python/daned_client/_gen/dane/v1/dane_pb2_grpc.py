@@ -45,7 +45,11 @@ class DaneServiceServicer(object):
         """Validate resolves the domain's MX hosts, their addresses and TLSA
         records with DNSSEC, probes every address with STARTTLS (unless
         policy_only is set), authenticates each presented certificate chain
-        against the TLSA records, and returns a verdict.
+        against the TLSA records, and returns a verdict. When DNSSEC proves
+        that the domain has no DANE, or the domain is unsigned, its MTA-STS
+        policy (RFC 8461) decides instead: DANE always comes first, and a DANE
+        failure is never rescued by MTA-STS (policy_source says which
+        decided).
 
         A verdict is data, not an error: a domain that fails DANE is an OK call
         whose response carries action DEFER or REJECT and the reason. gRPC
@@ -73,9 +77,11 @@ class DaneServiceServicer(object):
 
     def Invalidate(self, request, context):
         """Invalidate drops what daned has cached about a domain: its verdicts,
-        the DNS answers of the domain and of its MX hosts, and the probe
-        results of their addresses. For admins who have just fixed their zone
-        or server and want the fleet to see it now.
+        the DNS answers of the domain and of its MX hosts, the probe results
+        of their addresses, and its cached MTA-STS policy (also from the state
+        store, so that the next validation fetches it afresh). For admins who
+        have just fixed their zone, server or policy and want the fleet to see
+        it now.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -91,7 +97,10 @@ class DaneServiceServicer(object):
         it). DANE-TA(2) records are checked against the host's
         reference_names and certificate validity at the current time
         (RFC 7672 §3.1.2, §3.2.2); DANE-EE(3) ignores names and dates
-        (§3.1.1, §3.2.1).
+        (§3.1.1, §3.2.1). For a host under an enforced MTA-STS policy
+        (host_policy MTA_STS_REQUIRED) the chain must instead validate against
+        daned's WebPKI roots for the MX host name, which must match one of the
+        policy's mx patterns (RFC 8461 §4).
 
         As with Validate, the answer is data: a chain that does not
         authenticate is an OK call with verified false and the reason. gRPC

@@ -38,7 +38,9 @@ for _ in $(seq 1 300); do [ -s "$work/world.env" ] && break; sleep 0.1; done
 [ -s "$work/world.env" ] || { echo "the test world did not start:"; cat "$work/world.log"; exit 1; }
 # shellcheck disable=SC1091
 source "$work/world.env"
-export DANED_RESOLVER DANED_PROBE_PORT DANED_PROBE_ALLOW
+export DANED_RESOLVER DANED_PROBE_PORT DANED_PROBE_ALLOW DANED_MTA_STS_PORT SSL_CERT_FILE
+# The state store (MTA-STS policies) of the daned under test, not the system's.
+export DANED_STATE_DIR="$work/state"
 
 echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), $(go version | cut -d' ' -f3)"
 for level in $LEVELS; do

@@ -157,7 +157,7 @@ func (s *Server) Validate(ctx context.Context, req *danev1.ValidateRequest) (*da
 	}
 	s.metrics.Validation(ctx, w.action, w.reason, d.Source == flight.Cached, time.Since(start))
 	// One info line per validation run or shared; a cache hit is counted
-	// in the metrics (dane_validations_total{cache_hit}) and logged at
+	// in the metrics (dane_validations_total{from_cache}) and logged at
 	// debug: at a fleet's rates a line per hit would cost more than the
 	// hit itself and say nothing the counters do not.
 	level := slog.LevelInfo

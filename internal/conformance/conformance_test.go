@@ -96,6 +96,14 @@ func TestConformance(t *testing.T) {
 		return
 	}
 	if newDoc != string(doc) {
+		if transient := transientRows(string(doc), newDoc); transient != "" {
+			// Both daned and Postfix saw the world's DNS fail for these
+			// scenarios (a loaded machine starves the loopback resolver),
+			// and agreed on it: not a change of either's behaviour, which
+			// is what this check is for.
+			t.Logf("the run differs from %s only where both daned and Postfix saw a DNS failure:\n%s", docPath, transient)
+			return
+		}
 		t.Errorf("%s is out of date: rerun `go test ./internal/conformance/ -run TestConformance -update-conformance`; the table would be:\n%s", docPath, table)
 	}
 }
@@ -164,6 +172,30 @@ func renderTable(results []conformance.Result, comps []conformance.Comparison) s
 	return b.String()
 }
 
+// transientRows returns the rows of newDoc that differ from doc when each
+// of them is a scenario where daned and Postfix agreed on a DNS failure
+// ("dns-failure" for daned's hosts and for Postfix's, "yes"), and "" when
+// any other row differs, or lines were added or removed.
+func transientRows(doc, newDoc string) string {
+	old, cur := strings.Split(doc, "\n"), strings.Split(newDoc, "\n")
+	if len(old) != len(cur) {
+		return ""
+	}
+	var rows []string
+	for i := range cur {
+		if cur[i] == old[i] {
+			continue
+		}
+		cells := strings.Split(cur[i], "|")
+		if len(cells) < 8 || !strings.Contains(cells[4], "dns-failure") || !strings.Contains(cells[5], "dns-failure") ||
+			strings.TrimSpace(cells[6]) != "yes" {
+			return ""
+		}
+		rows = append(rows, cur[i])
+	}
+	return strings.Join(rows, "\n")
+}
+
 func replaceTable(doc, table string) (string, error) {
 	i := strings.Index(doc, beginMarker)
 	j := strings.Index(doc, endMarker)
@@ -221,4 +253,28 @@ func runInNamespaces(t *testing.T) []conformance.Result {
 		t.Fatal(err)
 	}
 	return results
+}
+
+func TestTransientRows(t *testing.T) {
+	row := func(verdict, host, postfix, agree string) string {
+		return "| `ee-spki.test` | RFC 7672 §3.1.1 | " + verdict + " | " + host + " | " + postfix + " | " + agree + " |  |"
+	}
+	ok := row("DELIVER / DANE_REQUIRED / OK / —", "mx.ee-spki.test: verified", "DELIVER — mx.ee-spki.test: verified", "yes")
+	dnsFail := row("DEFER / UNSPECIFIED / TLSA_LOOKUP_FAILED / 4.7.324", "mx.ee-spki.test: dns-failure", "DEFER — mx.ee-spki.test: dns-failure", "yes")
+	tests := []struct {
+		name, doc, run string
+		transient      bool
+	}{
+		{"both saw the DNS fail", "a\n" + ok + "\nb", "a\n" + dnsFail + "\nb", true},
+		{"daned alone saw it", "a\n" + ok, "a\n" + row("DEFER / UNSPECIFIED / TLSA_LOOKUP_FAILED / 4.7.324", "mx.ee-spki.test: dns-failure", "DELIVER — mx.ee-spki.test: verified", "no"), false},
+		{"another verdict changed", "a\n" + ok, "a\n" + row("DEFER / DANE_REQUIRED / TLSA_NO_MATCH / 4.7.323", "mx.ee-spki.test: auth-failure", "DEFER — mx.ee-spki.test: auth-failure", "yes"), false},
+		{"a row added", "a\n" + ok, "a\n" + ok + "\n" + dnsFail, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := transientRows(tt.doc, tt.run) != ""; got != tt.transient {
+				t.Errorf("transient = %v, want %v", got, tt.transient)
+			}
+		})
+	}
 }

@@ -30,7 +30,7 @@ func TestSocketmapSharesTheDecisionLayer(t *testing.T) {
 	for _, p := range w.ProbeAllow() {
 		allow = append(allow, p.String())
 	}
-	d := startDaned(t, "--resolver", u.Addr(), "--probe-port", strconv.Itoa(w.SMTPPort()), "--probe-allow", strings.Join(allow, ","),
+	d := startDaned(t, "--listen", "127.0.0.1:0", "--resolver", u.Addr(), "--probe-port", strconv.Itoa(w.SMTPPort()), "--probe-allow", strings.Join(allow, ","),
 		"--socketmap-listen", "127.0.0.1:0")
 	m := socketmapRE.FindStringSubmatch(d.out.String())
 	if m == nil {

@@ -190,6 +190,28 @@ func NewValidator(cfg ValidatorConfig) (*Validator, error) {
 	return v, nil
 }
 
+// Cached answers a request from the verdict cache alone: it never
+// validates and never waits, so a front door can try it before it sets
+// up what a validation needs (a deadline, say). It reports false when
+// the verdict is not cached, the cache is off, the options ask for a
+// fresh validation, or the domain is invalid. A verdict in the last part
+// of its life is refreshed in the background, as by Decide.
+func (v *Validator) Cached(ctx context.Context, domain string, opts engine.Options) (Decision, bool) {
+	if v.lru == nil || opts.FreshDNS || opts.FreshProbes {
+		return Decision{}, false
+	}
+	key := verdictKey{domain, opts.PolicyOnly}
+	if d, ok := v.hit(ctx, key); ok {
+		return d, true
+	}
+	name, err := dnsname.Normalize(domain)
+	if err != nil || name == domain {
+		return Decision{}, false
+	}
+	key.domain = name
+	return v.hit(ctx, key)
+}
+
 // Decide answers a request for domain (as the caller gave it: it is
 // normalised here). Fresh options (FreshDNS, FreshProbes) bypass the
 // verdict cache too; the fresh verdict refills it. The error is non-nil

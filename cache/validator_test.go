@@ -116,6 +116,57 @@ func TestValidatorCaches(t *testing.T) {
 	}
 }
 
+// TestValidatorCached: Cached answers hits only, under the same keys as
+// Decide, and never validates.
+func TestValidatorCached(t *testing.T) {
+	clk := newClock()
+	e := &fakeEngine{ttl: 100 * time.Second, now: clk.Now}
+	v := newValidator(t, cache.ValidatorConfig{Upstream: e, Size: 100, Now: clk.Now})
+	ctx := context.Background()
+	if _, ok := v.Cached(ctx, "example.com", engine.Options{}); ok || e.calls.Load() != 0 {
+		t.Fatalf("a miss was answered (%d validations)", e.calls.Load())
+	}
+	first, err := v.Decide(ctx, "example.com", engine.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(10 * time.Second)
+	for _, name := range []string{"example.com", "EXAMPLE.com."} {
+		d, ok := v.Cached(ctx, name, engine.Options{})
+		if !ok || d.Verdict != first.Verdict || d.Source != flight.Cached || d.Remaining != 90*time.Second {
+			t.Fatalf("Cached(%q): %v %+v", name, ok, d)
+		}
+	}
+	for _, c := range []struct {
+		name string
+		opts engine.Options
+	}{
+		{"example.com", engine.Options{PolicyOnly: true}}, // another verdict
+		{"example.com", engine.Options{FreshDNS: true}},
+		{"example.com", engine.Options{FreshProbes: true}},
+		{"*.example.com", engine.Options{}},
+		{"other.example", engine.Options{}},
+	} {
+		if _, ok := v.Cached(ctx, c.name, c.opts); ok {
+			t.Errorf("Cached(%q, %+v) answered", c.name, c.opts)
+		}
+	}
+	clk.Advance(90 * time.Second)
+	if _, ok := v.Cached(ctx, "example.com", engine.Options{}); ok {
+		t.Error("an expired verdict was answered")
+	}
+	if e.calls.Load() != 1 {
+		t.Errorf("Cached validated: %d validations, want 1", e.calls.Load())
+	}
+	off := newValidator(t, cache.ValidatorConfig{Upstream: e, NoCache: true})
+	if _, err := off.Decide(ctx, "example.com", engine.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := off.Cached(ctx, "example.com", engine.Options{}); ok {
+		t.Error("Cached answered with the cache off")
+	}
+}
+
 func TestValidatorNoCache(t *testing.T) {
 	e := &fakeEngine{ttl: time.Minute, now: time.Now}
 	v := newValidator(t, cache.ValidatorConfig{Upstream: e, NoCache: true})

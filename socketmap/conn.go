@@ -31,6 +31,9 @@ type conn struct {
 
 	stateMu  sync.Mutex // orders stopReading against the reader's deadlines
 	stopping bool
+	readDL   time.Time // the read deadline set last
+
+	writeDL time.Time // the write deadline set last; guarded by wmu
 
 	wmu    sync.Mutex // guards queue, out, werr and the writes
 	queue  []*slot    // unanswered requests, oldest first
@@ -71,7 +74,13 @@ func (c *conn) serve() {
 				return
 			}
 		}
-		if !c.setReadDeadline(c.s.cfg.ReadTimeout) {
+		if bufferedNetstring(c.rd) {
+			// The whole request is here: reading it cannot block, and
+			// needs no deadline (setting one is a cost per request).
+			if c.isStopping() {
+				return
+			}
+		} else if !c.setReadDeadline(c.s.cfg.ReadTimeout) {
 			return
 		}
 		payload, err := ReadNetstring(c.rd, buf, MaxQuery)
@@ -122,13 +131,21 @@ func (c *conn) dispatch(payload []byte) bool {
 	sl := &slot{}
 	c.wmu.Lock()
 	inline := len(c.queue) == 0 && c.rd.Buffered() == 0
+	if inline {
+		// Nothing else is owed and nothing else is read until this is
+		// answered: the reply goes out at once, without a place in the
+		// queue.
+		c.wmu.Unlock()
+		r := c.s.handle(c.ctx, c.caller, name, key, ok)
+		c.wmu.Lock()
+		c.write(r.Append(c.out))
+		c.wmu.Unlock()
+		<-c.slots
+		return true
+	}
 	c.queue = append(c.queue, sl)
 	c.wmu.Unlock()
 	c.unsent.Add(1)
-	if inline {
-		c.complete(sl, c.s.handle(c.ctx, c.caller, name, key, ok))
-		return true
-	}
 	go func() { c.complete(sl, c.s.handle(c.ctx, c.caller, name, key, ok)) }()
 	return true
 }
@@ -163,19 +180,43 @@ func (c *conn) complete(sl *slot, r Reply) {
 	if len(c.queue) == 0 {
 		c.queue = c.queue[:0:0] // let the old array go
 	}
+	c.write(c.out)
+	for range n {
+		<-c.slots
+		c.unsent.Done()
+	}
+}
+
+// write sends out, which is c.out with replies appended, unless an
+// earlier write failed; a failed write ends the connection. c.wmu must be
+// held.
+func (c *conn) write(out []byte) {
 	if c.werr == nil {
-		_ = c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
-		if _, err := c.nc.Write(c.out); err != nil {
+		setDeadline(c.nc.SetWriteDeadline, &c.writeDL, c.s.cfg.WriteTimeout)
+		if _, err := c.nc.Write(out); err != nil {
 			c.werr = err
 			c.cancel()
 			c.nc.Close() // the reader stops too
 		}
 	}
-	c.out = c.out[:0]
-	for range n {
-		<-c.slots
-		c.unsent.Done()
+	c.out = out[:0]
+}
+
+// bufferedNetstring reports whether rd's buffer holds a whole netstring
+// (or what is certainly not one, which ReadNetstring reports at once).
+func bufferedNetstring(rd *bufio.Reader) bool {
+	b, _ := rd.Peek(rd.Buffered())
+	n := 0
+	for i, ch := range b {
+		switch {
+		case ch == ':' && i > 0:
+			return len(b) >= i+1+n+1
+		case ch < '0' || ch > '9', n > MaxQuery:
+			return true // malformed or too long: no more bytes are needed
+		}
+		n = n*10 + int(ch-'0')
 	}
+	return false
 }
 
 // outstanding returns the number of unanswered requests.
@@ -193,8 +234,22 @@ func (c *conn) setReadDeadline(d time.Duration) bool {
 	if c.stopping {
 		return false
 	}
-	_ = c.nc.SetReadDeadline(time.Now().Add(d))
+	setDeadline(c.nc.SetReadDeadline, &c.readDL, d)
 	return true
+}
+
+// setDeadline moves a deadline to d from now, through set, unless the
+// deadline last set (*last) is already that within a 64th of d: a busy
+// connection then does not move its timer on every request, which was a
+// measurable part of a cached answer's cost. A deadline is thus never
+// later than asked and at most d/64 earlier.
+func setDeadline(set func(time.Time) error, last *time.Time, d time.Duration) {
+	want := time.Now().Add(d)
+	if !last.After(want) && want.Sub(*last) <= d/64 {
+		return
+	}
+	*last = want
+	_ = set(want)
 }
 
 func (c *conn) isStopping() bool {
@@ -209,7 +264,8 @@ func (c *conn) stopReading() {
 	c.stateMu.Lock()
 	defer c.stateMu.Unlock()
 	c.stopping = true
-	_ = c.nc.SetReadDeadline(time.Unix(1, 0))
+	c.readDL = time.Unix(1, 0)
+	_ = c.nc.SetReadDeadline(c.readDL)
 }
 
 // finish waits for the replies owed, then closes the connection.

@@ -182,6 +182,31 @@ func TestUnansweredRequestKeepsConnection(t *testing.T) {
 	})
 }
 
+// TestStalledPayload: a request whose length arrives with part of its
+// payload, and then nothing, is cut off ReadTimeout after it began.
+func TestStalledPayload(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m := newMetrics()
+		_, l, stop := servePipe(t, socketmap.Config{Validator: &fakeValidator{}, ReadTimeout: 10 * time.Second, IdleTimeout: time.Hour, Metrics: m})
+		defer stop()
+		c := l.dial(t)
+		req := socketmap.AppendNetstring(nil, "QUERY stalled.example")
+		start := time.Now()
+		go func() { _, _ = c.nc.Write(req[:len(req)-5]) }()
+		if r, err := c.recvPipe(); err == nil {
+			t.Fatalf("got %q, want the connection closed", r)
+		}
+		if d := time.Since(start); d != 10*time.Second {
+			t.Errorf("closed after %v, want 10 s", d)
+		}
+		c.nc.Close()
+		synctest.Wait()
+		if _, refused, _ := m.snapshot(); refused["read_timeout"] != 1 {
+			t.Errorf("refused %v, want one read_timeout", refused)
+		}
+	})
+}
+
 // TestSlowloris: a request whose bytes trickle in is cut off ReadTimeout
 // after its first byte, even though each byte arrives in time.
 func TestSlowloris(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/daned/daned/cache"
 	"github.com/daned/daned/dane"
 	"github.com/daned/daned/engine"
 	"github.com/daned/daned/socketmap"
@@ -222,6 +223,48 @@ func TestGoldenReplies(t *testing.T) {
 				t.Errorf("%s has no case", f)
 			}
 		}
+	}
+}
+
+// TestGoldenRepliesCached: through the decision layer, a request that
+// misses the verdict cache and the same request answered from it (from
+// the replies kept with the verdict) both give the golden reply, for
+// every case whose policy comes from the validation itself.
+func TestGoldenRepliesCached(t *testing.T) {
+	n := 0
+	for _, tc := range goldenCases() {
+		if tc.result == nil || tc.err != nil || tc.block || tc.limited || tc.raw || tc.sts != nil || tc.stsErr {
+			continue
+		}
+		n++
+		t.Run(tc.name, func(t *testing.T) {
+			res := *tc.result
+			res.TTL = time.Hour // synthetic results have none: nothing would be cached
+			f := &fakeValidator{results: map[string]*engine.Result{res.Domain: &res}, errs: map[string]error{}}
+			v, err := cache.NewValidator(cache.ValidatorConfig{Upstream: f, Size: 10})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(v.Close)
+			_, addr := serve(t, socketmap.Config{Validator: v})
+			want, err := os.ReadFile(filepath.Join("testdata", tc.name+".golden"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := dial(t, addr)
+			for _, try := range []string{"validated", "cached"} {
+				c.send(tc.request)
+				if got := string(socketmap.AppendNetstring(nil, c.recv())); got != strings.TrimSuffix(string(want), "\n") {
+					t.Errorf("%s: reply\n  %q\nwant\n  %q", try, got, want)
+				}
+			}
+			if calls := f.calls.Load(); calls != 1 && !tc.noValidation {
+				t.Errorf("%d validations, want 1 (the second request from the cache)", calls)
+			}
+		})
+	}
+	if n < 10 {
+		t.Fatalf("only %d golden cases go through the decision layer", n)
 	}
 }
 

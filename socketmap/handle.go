@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/daned/daned/cache"
 	"github.com/daned/daned/dane"
 	"github.com/daned/daned/dnsname"
 	"github.com/daned/daned/engine"
@@ -69,9 +70,16 @@ func (s *Server) answer(ctx context.Context, caller string, m Map, known bool, n
 		s.cfg.Metrics.Refused(ctx, "rate_limited")
 		return temp("4.7.0", "rate limit exceeded: daned refuses further requests from this client for now; retry later")
 	}
+	if s.cached != nil {
+		// A cached verdict is answered from the replies rendered when it
+		// was first asked for: no deadline to set up, no result to copy.
+		if d, ok := s.cached.Cached(ctx, key, policyOnly); ok {
+			return d.Memo(repliesKey, renderReplies).(*replies)[m-MapQuery]
+		}
+	}
 	rctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
-	res, err := s.cfg.Validator.Validate(rctx, key, engine.Options{PolicyOnly: true})
+	res, err := s.cfg.Validator.Validate(rctx, key, policyOnly)
 	if err != nil {
 		return s.errReply(ctx, rctx, key, err)
 	}
@@ -84,6 +92,27 @@ func (s *Server) answer(ctx context.Context, caller string, m Map, known bool, n
 		}
 	}
 	return PolicyReply(m, res, sts)
+}
+
+// policyOnly are the options of every validation the door asks for:
+// Postfix makes the TLS connection itself.
+var policyOnly = engine.Options{PolicyOnly: true}
+
+// replies are a verdict's replies, one per map, as the door keeps them
+// with the verdict in the decision layer (cache.Verdict.Memo).
+type replies [2]Reply
+
+// repliesKey is the socketmap door's memo on every verdict.
+var repliesKey = cache.NewMemoKey()
+
+// renderReplies makes a verdict's replies. It is what answer does with a
+// result when the policy comes from the result itself (Config.STS nil).
+func renderReplies(res *engine.Result) any {
+	var sts *STS
+	if res.Verdict.Action == dane.ActionDeliver && daneLevel(res) == "" {
+		sts = STSOf(res)
+	}
+	return &replies{PolicyReply(MapQuery, res, sts), PolicyReply(MapQueryWithTLSRPT, res, sts)}
 }
 
 // STSOf is the MTA-STS policy the validation found for the domain, as a

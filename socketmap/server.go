@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/daned/daned/cache"
 	"github.com/daned/daned/engine"
 )
 
@@ -24,6 +25,17 @@ import (
 // itself.
 type Validator interface {
 	Validate(ctx context.Context, domain string, opts engine.Options) (*engine.Result, error)
+}
+
+// CachedValidator is a Validator with a verdict cache it can answer from
+// without waiting (*cache.Validator, the decision layer). With one, and
+// with the policy taken from the validation (Config.STS nil), a cached
+// verdict is answered from the replies rendered when it was first asked
+// for, kept with the verdict, which is what makes a cached answer cost
+// little more than the network.
+type CachedValidator interface {
+	Validator
+	Cached(ctx context.Context, domain string, opts engine.Options) (cache.Decision, bool)
 }
 
 // STSSource returns the MTA-STS policy of a domain (RFC 8461) for the
@@ -117,6 +129,7 @@ type Server struct {
 	cfg    Config
 	log    *slog.Logger
 	tracer trace.Tracer
+	cached CachedValidator // cfg.Validator's verdict cache, when the replies can be kept with it
 
 	baseCtx context.Context // cancelled by Close: every request ends
 	cancel  context.CancelFunc
@@ -166,6 +179,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, tracer: cfg.TracerProvider.Tracer("github.com/daned/daned/socketmap"),
 		listeners: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{}}
+	if cv, ok := cfg.Validator.(CachedValidator); ok && cfg.STS == nil {
+		s.cached = cv
+	}
 	s.baseCtx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
 }

@@ -54,6 +54,11 @@ func TestSTSReplies(t *testing.T) {
 			if !strings.HasPrefix(got, tt.want) {
 				t.Errorf("%s = %q, want %q…", tt.req, got, tt.want)
 			}
+			// Asked again, the verdict is cached: the reply kept with it
+			// is the same.
+			if again := queryOnce(addr, tt.req); again != got {
+				t.Errorf("%s from the cache = %q, first %q", tt.req, again, got)
+			}
 		})
 	}
 	if got := queryOnce(addr, "QUERY sts-not-in-policy.test"); !strings.HasPrefix(got, "TEMP 4.") {

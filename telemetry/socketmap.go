@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -17,12 +18,15 @@ import (
 // dane_socketmap_connections and dane_socketmap_refused_total{reason}. A
 // nil *SocketmapMetrics records nothing.
 type SocketmapMetrics struct {
-	requests metric.Int64Counter
 	duration metric.Float64Histogram
 	conns    metric.Int64UpDownCounter
 	refused  metric.Int64Counter
-	setCache sync.Map // socketmapKey → socketmapSets
-	reasons  sync.Map // reason → metric.MeasurementOption
+	// kinds holds a counter per kind of request (socketmapKey →
+	// *socketmapKind), read by the requests counter's callback at each
+	// collection: counting a request is one atomic add, which matters at
+	// the socketmap's rates (tens of thousands of requests a second).
+	kinds   sync.Map
+	reasons sync.Map // reason → metric.MeasurementOption
 }
 
 // NewSocketmapMetrics creates the socketmap instruments on mp, with the
@@ -30,8 +34,9 @@ type SocketmapMetrics struct {
 func NewSocketmapMetrics(mp metric.MeterProvider) (*SocketmapMetrics, error) {
 	meter := mp.Meter("github.com/daned/daned")
 	m := &SocketmapMetrics{}
-	var errs [4]error
-	m.requests, errs[0] = meter.Int64Counter("dane.socketmap.requests",
+	var errs [5]error
+	var requests metric.Int64ObservableCounter
+	requests, errs[0] = meter.Int64ObservableCounter("dane.socketmap.requests",
 		metric.WithDescription("Socketmap requests answered, by map name, reply word and the policy of an OK reply."), metric.WithUnit("{request}"))
 	m.duration, errs[1] = meter.Float64Histogram("dane.socketmap.request.duration",
 		metric.WithDescription("Time to answer a socketmap request."), metric.WithUnit("s"),
@@ -40,28 +45,39 @@ func NewSocketmapMetrics(mp metric.MeterProvider) (*SocketmapMetrics, error) {
 		metric.WithDescription("Open socketmap connections."), metric.WithUnit("{connection}"))
 	m.refused, errs[3] = meter.Int64Counter("dane.socketmap.refused",
 		metric.WithDescription("Socketmap connections and requests turned away: max_connections, rate_limited, oversize, malformed, read_timeout."), metric.WithUnit("{refusal}"))
+	if errs[0] == nil {
+		_, errs[4] = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+			m.kinds.Range(func(_, v any) bool {
+				k := v.(*socketmapKind)
+				o.ObserveInt64(requests, k.n.Load(), k.count)
+				return true
+			})
+			return nil
+		}, requests)
+	}
 	return m, errors.Join(errs[:]...)
 }
 
 type socketmapKey struct{ name, reply, policy string }
 
-// socketmapSets are the attribute sets of a kind of request, built once
-// (bounded: 3 names × 5 replies × 4 policies).
-type socketmapSets struct {
-	count, duration metric.MeasurementOption
+// socketmapKind is one kind of request: its count and attribute sets,
+// made once (bounded: 3 names × 5 replies × 4 policies).
+type socketmapKind struct {
+	n        atomic.Int64
+	count    metric.ObserveOption
+	duration metric.RecordOption
 }
 
-func (m *SocketmapMetrics) sets(k socketmapKey) socketmapSets {
-	if v, ok := m.setCache.Load(k); ok {
-		return v.(socketmapSets)
+func (m *SocketmapMetrics) kind(k socketmapKey) *socketmapKind {
+	if v, ok := m.kinds.Load(k); ok {
+		return v.(*socketmapKind)
 	}
-	v := socketmapSets{
+	v, _ := m.kinds.LoadOrStore(k, &socketmapKind{
 		count: metric.WithAttributeSet(attribute.NewSet(attribute.String("name", k.name), attribute.String("reply", k.reply),
 			attribute.String("policy", k.policy))),
 		duration: metric.WithAttributeSet(attribute.NewSet(attribute.String("name", k.name), attribute.String("reply", k.reply))),
-	}
-	m.setCache.Store(k, v)
-	return v
+	})
+	return v.(*socketmapKind)
 }
 
 // Request records one answered request.
@@ -69,9 +85,9 @@ func (m *SocketmapMetrics) Request(ctx context.Context, name, reply, policy stri
 	if m == nil {
 		return
 	}
-	s := m.sets(socketmapKey{name, reply, policy})
-	m.requests.Add(ctx, 1, s.count)
-	m.duration.Record(ctx, d.Seconds(), s.duration)
+	k := m.kind(socketmapKey{name, reply, policy})
+	k.n.Add(1)
+	m.duration.Record(ctx, d.Seconds(), k.duration)
 }
 
 // Connections moves the open-connections gauge by delta.

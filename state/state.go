@@ -64,7 +64,10 @@ var (
 	metaBucket  = []byte("meta")
 	schemaKey   = []byte("schema")
 	stsBucket   = []byte("mta-sts/v1")
-	allBuckets  = [][]byte{metaBucket, stsBucket}
+	// TLS-RPT: the aggregated sessions, and the reports made from them.
+	tlsrptCountsBucket  = []byte("tlsrpt-counts/v1")
+	tlsrptReportsBucket = []byte("tlsrpt-reports/v1")
+	allBuckets  = [][]byte{metaBucket, stsBucket, tlsrptCountsBucket, tlsrptReportsBucket}
 	errNotFound = errors.New("not found")
 )
 

@@ -161,22 +161,36 @@ func storeKey(start time.Time, p Policy) string {
 // already reported, or lies too far in the future is not counted (each
 // is recorded by Metrics.Refused); callers that must tell their client
 // check first (Check, Accepts).
-func (a *Aggregator) Add(sessions ...Session) {
+func (a *Aggregator) Add(sessions ...Session) { a.AddEach(sessions) }
+
+// AddEach is Add that says, per session, why it was not counted: ""
+// when it was, else the reason (Check's error, or that its period was
+// reported already, or that its time is too far ahead).
+func (a *Aggregator) AddEach(sessions []Session) []string {
 	now := a.cfg.Now()
+	why := make([]string, len(sessions))
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for i := range sessions {
 		s := &sessions[i]
 		if err := s.Check(); err != nil {
 			a.cfg.Metrics.Refused("invalid")
+			why[i] = err.Error()
 			continue
 		}
-		if reason := a.refusal(s.Time, now); reason != "" {
-			a.cfg.Metrics.Refused(reason)
+		switch a.refusal(s.Time, now) {
+		case "late":
+			a.cfg.Metrics.Refused("late")
+			why[i] = "the session's period was reported already (" + s.Time.UTC().Format(time.RFC3339) + " is before " + a.closed.Format(time.RFC3339) + ")"
+			continue
+		case "future":
+			a.cfg.Metrics.Refused("future")
+			why[i] = "the session's time " + s.Time.UTC().Format(time.RFC3339) + " is more than " + a.cfg.MaxFuture.String() + " ahead of daned's clock"
 			continue
 		}
 		a.add(s)
 	}
+	return why
 }
 
 // Accepts returns why a session of time t would not be counted now

@@ -59,6 +59,9 @@ type Config struct {
 	// under an enforced MTA-STS policy against (RFC 8461 §4.2); nil means
 	// the system roots, which honour SSL_CERT_FILE and SSL_CERT_DIR.
 	WebPKIRoots *x509.CertPool
+	// TLSRPT serves ReportSessions, SendReports and TlsRptCounts; nil
+	// when TLS reporting is off (they answer FAILED_PRECONDITION).
+	TLSRPT TLSRPT
 }
 
 // Server implements dane.v1.DaneService.
@@ -72,6 +75,7 @@ type Server struct {
 	metrics           *telemetry.Metrics
 	now               func() time.Time // Config.Now; nil means time.Now
 	roots             *x509.CertPool   // Config.WebPKIRoots, or the system roots
+	tlsrpt            TLSRPT
 }
 
 // New returns a Server.
@@ -95,7 +99,7 @@ func New(cfg Config) (*Server, error) {
 		roots, _ = x509.SystemCertPool()
 	}
 	return &Server{verdicts: cfg.Verdicts, log: cfg.Logger, health: health.NewServer(),
-		streamConcurrency: cfg.StreamConcurrency, metrics: cfg.Metrics, now: cfg.Now, roots: roots}, nil
+		streamConcurrency: cfg.StreamConcurrency, metrics: cfg.Metrics, now: cfg.Now, roots: roots, tlsrpt: cfg.TLSRPT}, nil
 }
 
 // Register registers the DANE service, grpc.health.v1 (SERVING) and

@@ -38,6 +38,9 @@ type AggregatorConfig struct {
 	// MaxFuture is how far past now a session's time may be (clock skew
 	// between hosts); later ones are refused. 0 means 1h.
 	MaxFuture time.Duration
+	// RedactSendingIP leaves the sending MTA's address out of the counts
+	// and so out of the reports (--tlsrpt-redact-sending-ip).
+	RedactSendingIP bool
 	// Metrics records each session counted or refused; nil records
 	// nothing.
 	Metrics Metrics
@@ -235,7 +238,11 @@ func (a *Aggregator) add(s *Session) {
 	}
 	ag.Failure++
 	a.cfg.Metrics.Session(p.Type, string(s.Result))
-	d := FailureDetail{Result: s.Result, SendingMTAIP: s.SendingMTAIP, ReceivingMX: s.ReceivingMX,
+	sending := s.SendingMTAIP
+	if a.cfg.RedactSendingIP {
+		sending = ""
+	}
+	d := FailureDetail{Result: s.Result, SendingMTAIP: sending, ReceivingMX: s.ReceivingMX,
 		ReceivingHELO: s.ReceivingHELO, ReceivingIP: s.ReceivingIP, AdditionalInfo: s.AdditionalInfo, FailureCode: s.FailureCode}
 	if i, ok := ag.index[d]; ok {
 		ag.Details[i].Count++

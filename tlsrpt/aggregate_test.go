@@ -225,3 +225,13 @@ func TestAggregatorConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestAggregatorRedactsSendingIP(t *testing.T) {
+	clk := fakeclock.New(day.Add(time.Hour))
+	a := newAggregator(t, tlsrpt.AggregatorConfig{Now: clk.Now, RedactSendingIP: true})
+	mx := tlsaPolicy("mx.example.com")
+	a.Add(fail(day, mx, tlsrpt.ResultTLSAInvalid, "192.0.2.25"))
+	if d := a.Live("mx.example.com")[0].Policies[0].FailureDetails[0]; d.SendingMTAIP != "" || d.ReceivingIP != "192.0.2.25" {
+		t.Fatalf("detail %+v: want the sending address left out, the receiving one kept", d)
+	}
+}

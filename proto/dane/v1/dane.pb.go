@@ -515,6 +515,625 @@ func (Reason) EnumDescriptor() ([]byte, []int) {
 	return file_dane_v1_dane_proto_rawDescGZIP(), []int{5}
 }
 
+// SessionResult is the TLS outcome of one SMTP session (RFC 8460 §4.4).
+type SessionResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The recipient domain.
+	Domain string `protobuf:"bytes,1,opt,name=domain,proto3" json:"domain,omitempty"`
+	// The MX host the session was with. Required when the domain's hosts
+	// have TLSA records: it picks the DANE policy.
+	MxHost string `protobuf:"bytes,2,opt,name=mx_host,json=mxHost,proto3" json:"mx_host,omitempty"`
+	// The address of the MX host connected to.
+	ReceivingIp string `protobuf:"bytes,3,opt,name=receiving_ip,json=receivingIp,proto3" json:"receiving_ip,omitempty"`
+	// The address the MTA sent from; daned --tlsrpt-redact-sending-ip
+	// leaves it out of reports.
+	SendingMtaIp string `protobuf:"bytes,4,opt,name=sending_mta_ip,json=sendingMtaIp,proto3" json:"sending_mta_ip,omitempty"`
+	// The name the MX host gave in its EHLO reply.
+	ReceivingMxHelo string `protobuf:"bytes,5,opt,name=receiving_mx_helo,json=receivingMxHelo,proto3" json:"receiving_mx_helo,omitempty"`
+	// The session negotiated TLS as the policy requires.
+	Success bool `protobuf:"varint,6,opt,name=success,proto3" json:"success,omitempty"`
+	// Why it failed: an RFC 8460 §4.3 result type name such as
+	// "starttls-not-supported" or "tlsa-invalid"; empty on success.
+	ResultType string `protobuf:"bytes,7,opt,name=result_type,json=resultType,proto3" json:"result_type,omitempty"`
+	// A free-form code for the failure, such as the MTA's own.
+	FailureReasonCode string `protobuf:"bytes,8,opt,name=failure_reason_code,json=failureReasonCode,proto3" json:"failure_reason_code,omitempty"`
+	// Text or a URI about the failure, as the report should show it.
+	AdditionalInformation string `protobuf:"bytes,9,opt,name=additional_information,json=additionalInformation,proto3" json:"additional_information,omitempty"`
+	// When the session happened: it decides the report period it is
+	// counted in.
+	Time          *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=time,proto3" json:"time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionResult) Reset() {
+	*x = SessionResult{}
+	mi := &file_dane_v1_dane_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionResult) ProtoMessage() {}
+
+func (x *SessionResult) ProtoReflect() protoreflect.Message {
+	mi := &file_dane_v1_dane_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionResult.ProtoReflect.Descriptor instead.
+func (*SessionResult) Descriptor() ([]byte, []int) {
+	return file_dane_v1_dane_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *SessionResult) GetDomain() string {
+	if x != nil {
+		return x.Domain
+	}
+	return ""
+}
+
+func (x *SessionResult) GetMxHost() string {
+	if x != nil {
+		return x.MxHost
+	}
+	return ""
+}
+
+func (x *SessionResult) GetReceivingIp() string {
+	if x != nil {
+		return x.ReceivingIp
+	}
+	return ""
+}
+
+func (x *SessionResult) GetSendingMtaIp() string {
+	if x != nil {
+		return x.SendingMtaIp
+	}
+	return ""
+}
+
+func (x *SessionResult) GetReceivingMxHelo() string {
+	if x != nil {
+		return x.ReceivingMxHelo
+	}
+	return ""
+}
+
+func (x *SessionResult) GetSuccess() bool {
+	if x != nil {
+		return x.Success
+	}
+	return false
+}
+
+func (x *SessionResult) GetResultType() string {
+	if x != nil {
+		return x.ResultType
+	}
+	return ""
+}
+
+func (x *SessionResult) GetFailureReasonCode() string {
+	if x != nil {
+		return x.FailureReasonCode
+	}
+	return ""
+}
+
+func (x *SessionResult) GetAdditionalInformation() string {
+	if x != nil {
+		return x.AdditionalInformation
+	}
+	return ""
+}
+
+func (x *SessionResult) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+// ReportSessionsRequest is a batch of session results.
+type ReportSessionsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most 10,000.
+	Results       []*SessionResult `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportSessionsRequest) Reset() {
+	*x = ReportSessionsRequest{}
+	mi := &file_dane_v1_dane_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportSessionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportSessionsRequest) ProtoMessage() {}
+
+func (x *ReportSessionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dane_v1_dane_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportSessionsRequest.ProtoReflect.Descriptor instead.
+func (*ReportSessionsRequest) Descriptor() ([]byte, []int) {
+	return file_dane_v1_dane_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ReportSessionsRequest) GetResults() []*SessionResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+// ReportSessionsResponse says which results were counted.
+type ReportSessionsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// How many results were counted.
+	Accepted uint32 `protobuf:"varint,1,opt,name=accepted,proto3" json:"accepted,omitempty"`
+	// The results not counted, each with why.
+	Refused       []*RefusedSession `protobuf:"bytes,2,rep,name=refused,proto3" json:"refused,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportSessionsResponse) Reset() {
+	*x = ReportSessionsResponse{}
+	mi := &file_dane_v1_dane_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportSessionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportSessionsResponse) ProtoMessage() {}
+
+func (x *ReportSessionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dane_v1_dane_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportSessionsResponse.ProtoReflect.Descriptor instead.
+func (*ReportSessionsResponse) Descriptor() ([]byte, []int) {
+	return file_dane_v1_dane_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ReportSessionsResponse) GetAccepted() uint32 {
+	if x != nil {
+		return x.Accepted
+	}
+	return 0
+}
+
+func (x *ReportSessionsResponse) GetRefused() []*RefusedSession {
+	if x != nil {
+		return x.Refused
+	}
+	return nil
+}
+
+// RefusedSession is a result of the batch that was not counted.
+type RefusedSession struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Its index in ReportSessionsRequest.results.
+	Index uint32 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	// Why, naming the field.
+	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RefusedSession) Reset() {
+	*x = RefusedSession{}
+	mi := &file_dane_v1_dane_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RefusedSession) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RefusedSession) ProtoMessage() {}
+
+func (x *RefusedSession) ProtoReflect() protoreflect.Message {
+	mi := &file_dane_v1_dane_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RefusedSession.ProtoReflect.Descriptor instead.
+func (*RefusedSession) Descriptor() ([]byte, []int) {
+	return file_dane_v1_dane_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *RefusedSession) GetIndex() uint32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *RefusedSession) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// SendReportsRequest asks for reports now.
+type SendReportsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Report the current period too, up to now.
+	IncludeCurrentPeriod bool `protobuf:"varint,1,opt,name=include_current_period,json=includeCurrentPeriod,proto3" json:"include_current_period,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
+}
+
+func (x *SendReportsRequest) Reset() {
+	*x = SendReportsRequest{}
+	mi := &file_dane_v1_dane_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SendReportsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SendReportsRequest) ProtoMessage() {}
+
+func (x *SendReportsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dane_v1_dane_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SendReportsRequest.ProtoReflect.Descriptor instead.
+func (*SendReportsRequest) Descriptor() ([]byte, []int) {
+	return file_dane_v1_dane_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *SendReportsRequest) GetIncludeCurrentPeriod() bool {
+	if x != nil {
+		return x.IncludeCurrentPeriod
+	}
+	return false
+}
+
+// SendReportsResponse lists the delivery attempts made.
+type SendReportsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Reports       []*SentReport          `protobuf:"bytes,1,rep,name=reports,proto3" json:"reports,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SendReportsResponse) Reset() {
+	*x = SendReportsResponse{}
+	mi := &file_dane_v1_dane_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SendReportsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SendReportsResponse) ProtoMessage() {}
+
+func (x *SendReportsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dane_v1_dane_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SendReportsResponse.ProtoReflect.Descriptor instead.
+func (*SendReportsResponse) Descriptor() ([]byte, []int) {
+	return file_dane_v1_dane_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *SendReportsResponse) GetReports() []*SentReport {
+	if x != nil {
+		return x.Reports
+	}
+	return nil
+}
+
+// SentReport is one attempt to deliver one report to one address.
+type SentReport struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	PolicyDomain string                 `protobuf:"bytes,1,opt,name=policy_domain,json=policyDomain,proto3" json:"policy_domain,omitempty"`
+	// The rua address: "mailto:…" or "https://…".
+	Rua      string `protobuf:"bytes,2,opt,name=rua,proto3" json:"rua,omitempty"`
+	ReportId string `protobuf:"bytes,3,opt,name=report_id,json=reportId,proto3" json:"report_id,omitempty"`
+	// The report was delivered.
+	Ok bool `protobuf:"varint,4,opt,name=ok,proto3" json:"ok,omitempty"`
+	// Why it was not; it is retried with backoff for up to a day unless
+	// the error is permanent.
+	Error         string `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SentReport) Reset() {
+	*x = SentReport{}
+	mi := &file_dane_v1_dane_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SentReport) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SentReport) ProtoMessage() {}
+
+func (x *SentReport) ProtoReflect() protoreflect.Message {
+	mi := &file_dane_v1_dane_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SentReport.ProtoReflect.Descriptor instead.
+func (*SentReport) Descriptor() ([]byte, []int) {
+	return file_dane_v1_dane_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *SentReport) GetPolicyDomain() string {
+	if x != nil {
+		return x.PolicyDomain
+	}
+	return ""
+}
+
+func (x *SentReport) GetRua() string {
+	if x != nil {
+		return x.Rua
+	}
+	return ""
+}
+
+func (x *SentReport) GetReportId() string {
+	if x != nil {
+		return x.ReportId
+	}
+	return ""
+}
+
+func (x *SentReport) GetOk() bool {
+	if x != nil {
+		return x.Ok
+	}
+	return false
+}
+
+func (x *SentReport) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+// TlsRptCountsRequest names a policy domain.
+type TlsRptCountsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Domain        string                 `protobuf:"bytes,1,opt,name=domain,proto3" json:"domain,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TlsRptCountsRequest) Reset() {
+	*x = TlsRptCountsRequest{}
+	mi := &file_dane_v1_dane_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TlsRptCountsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TlsRptCountsRequest) ProtoMessage() {}
+
+func (x *TlsRptCountsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dane_v1_dane_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TlsRptCountsRequest.ProtoReflect.Descriptor instead.
+func (*TlsRptCountsRequest) Descriptor() ([]byte, []int) {
+	return file_dane_v1_dane_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *TlsRptCountsRequest) GetDomain() string {
+	if x != nil {
+		return x.Domain
+	}
+	return ""
+}
+
+// TlsRptCountsResponse holds the counts not yet reported.
+type TlsRptCountsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ranges        []*TlsRptRange         `protobuf:"bytes,1,rep,name=ranges,proto3" json:"ranges,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TlsRptCountsResponse) Reset() {
+	*x = TlsRptCountsResponse{}
+	mi := &file_dane_v1_dane_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TlsRptCountsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TlsRptCountsResponse) ProtoMessage() {}
+
+func (x *TlsRptCountsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dane_v1_dane_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TlsRptCountsResponse.ProtoReflect.Descriptor instead.
+func (*TlsRptCountsResponse) Descriptor() ([]byte, []int) {
+	return file_dane_v1_dane_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *TlsRptCountsResponse) GetRanges() []*TlsRptRange {
+	if x != nil {
+		return x.Ranges
+	}
+	return nil
+}
+
+// TlsRptRange is one policy domain's counts in one report period.
+type TlsRptRange struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	PolicyDomain string                 `protobuf:"bytes,1,opt,name=policy_domain,json=policyDomain,proto3" json:"policy_domain,omitempty"`
+	Start        *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=start,proto3" json:"start,omitempty"`
+	End          *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=end,proto3" json:"end,omitempty"`
+	// The "policies" array of the report to come, as RFC 8460 §4.4 JSON.
+	PoliciesJson  string `protobuf:"bytes,4,opt,name=policies_json,json=policiesJson,proto3" json:"policies_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TlsRptRange) Reset() {
+	*x = TlsRptRange{}
+	mi := &file_dane_v1_dane_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TlsRptRange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TlsRptRange) ProtoMessage() {}
+
+func (x *TlsRptRange) ProtoReflect() protoreflect.Message {
+	mi := &file_dane_v1_dane_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TlsRptRange.ProtoReflect.Descriptor instead.
+func (*TlsRptRange) Descriptor() ([]byte, []int) {
+	return file_dane_v1_dane_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *TlsRptRange) GetPolicyDomain() string {
+	if x != nil {
+		return x.PolicyDomain
+	}
+	return ""
+}
+
+func (x *TlsRptRange) GetStart() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Start
+	}
+	return nil
+}
+
+func (x *TlsRptRange) GetEnd() *timestamppb.Timestamp {
+	if x != nil {
+		return x.End
+	}
+	return nil
+}
+
+func (x *TlsRptRange) GetPoliciesJson() string {
+	if x != nil {
+		return x.PoliciesJson
+	}
+	return ""
+}
+
 // ValidateStreamRequest is one request of a ValidateStream.
 type ValidateStreamRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -528,7 +1147,7 @@ type ValidateStreamRequest struct {
 
 func (x *ValidateStreamRequest) Reset() {
 	*x = ValidateStreamRequest{}
-	mi := &file_dane_v1_dane_proto_msgTypes[0]
+	mi := &file_dane_v1_dane_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -540,7 +1159,7 @@ func (x *ValidateStreamRequest) String() string {
 func (*ValidateStreamRequest) ProtoMessage() {}
 
 func (x *ValidateStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dane_v1_dane_proto_msgTypes[0]
+	mi := &file_dane_v1_dane_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -553,7 +1172,7 @@ func (x *ValidateStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateStreamRequest.ProtoReflect.Descriptor instead.
 func (*ValidateStreamRequest) Descriptor() ([]byte, []int) {
-	return file_dane_v1_dane_proto_rawDescGZIP(), []int{0}
+	return file_dane_v1_dane_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ValidateStreamRequest) GetRequestId() string {
@@ -586,7 +1205,7 @@ type ValidateStreamResponse struct {
 
 func (x *ValidateStreamResponse) Reset() {
 	*x = ValidateStreamResponse{}
-	mi := &file_dane_v1_dane_proto_msgTypes[1]
+	mi := &file_dane_v1_dane_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -598,7 +1217,7 @@ func (x *ValidateStreamResponse) String() string {
 func (*ValidateStreamResponse) ProtoMessage() {}
 
 func (x *ValidateStreamResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dane_v1_dane_proto_msgTypes[1]
+	mi := &file_dane_v1_dane_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -611,7 +1230,7 @@ func (x *ValidateStreamResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateStreamResponse.ProtoReflect.Descriptor instead.
 func (*ValidateStreamResponse) Descriptor() ([]byte, []int) {
-	return file_dane_v1_dane_proto_rawDescGZIP(), []int{1}
+	return file_dane_v1_dane_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ValidateStreamResponse) GetRequestId() string {
@@ -679,7 +1298,7 @@ type StreamError struct {
 
 func (x *StreamError) Reset() {
 	*x = StreamError{}
-	mi := &file_dane_v1_dane_proto_msgTypes[2]
+	mi := &file_dane_v1_dane_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -691,7 +1310,7 @@ func (x *StreamError) String() string {
 func (*StreamError) ProtoMessage() {}
 
 func (x *StreamError) ProtoReflect() protoreflect.Message {
-	mi := &file_dane_v1_dane_proto_msgTypes[2]
+	mi := &file_dane_v1_dane_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -704,7 +1323,7 @@ func (x *StreamError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamError.ProtoReflect.Descriptor instead.
 func (*StreamError) Descriptor() ([]byte, []int) {
-	return file_dane_v1_dane_proto_rawDescGZIP(), []int{2}
+	return file_dane_v1_dane_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *StreamError) GetCode() string {
@@ -732,7 +1351,7 @@ type InvalidateRequest struct {
 
 func (x *InvalidateRequest) Reset() {
 	*x = InvalidateRequest{}
-	mi := &file_dane_v1_dane_proto_msgTypes[3]
+	mi := &file_dane_v1_dane_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -744,7 +1363,7 @@ func (x *InvalidateRequest) String() string {
 func (*InvalidateRequest) ProtoMessage() {}
 
 func (x *InvalidateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dane_v1_dane_proto_msgTypes[3]
+	mi := &file_dane_v1_dane_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -757,7 +1376,7 @@ func (x *InvalidateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InvalidateRequest.ProtoReflect.Descriptor instead.
 func (*InvalidateRequest) Descriptor() ([]byte, []int) {
-	return file_dane_v1_dane_proto_rawDescGZIP(), []int{3}
+	return file_dane_v1_dane_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *InvalidateRequest) GetDomain() string {
@@ -782,7 +1401,7 @@ type InvalidateResponse struct {
 
 func (x *InvalidateResponse) Reset() {
 	*x = InvalidateResponse{}
-	mi := &file_dane_v1_dane_proto_msgTypes[4]
+	mi := &file_dane_v1_dane_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -794,7 +1413,7 @@ func (x *InvalidateResponse) String() string {
 func (*InvalidateResponse) ProtoMessage() {}
 
 func (x *InvalidateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dane_v1_dane_proto_msgTypes[4]
+	mi := &file_dane_v1_dane_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -807,7 +1426,7 @@ func (x *InvalidateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InvalidateResponse.ProtoReflect.Descriptor instead.
 func (*InvalidateResponse) Descriptor() ([]byte, []int) {
-	return file_dane_v1_dane_proto_rawDescGZIP(), []int{4}
+	return file_dane_v1_dane_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *InvalidateResponse) GetDomain() string {
@@ -846,7 +1465,7 @@ type VerifyPeerRequest struct {
 
 func (x *VerifyPeerRequest) Reset() {
 	*x = VerifyPeerRequest{}
-	mi := &file_dane_v1_dane_proto_msgTypes[5]
+	mi := &file_dane_v1_dane_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -858,7 +1477,7 @@ func (x *VerifyPeerRequest) String() string {
 func (*VerifyPeerRequest) ProtoMessage() {}
 
 func (x *VerifyPeerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dane_v1_dane_proto_msgTypes[5]
+	mi := &file_dane_v1_dane_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -871,7 +1490,7 @@ func (x *VerifyPeerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyPeerRequest.ProtoReflect.Descriptor instead.
 func (*VerifyPeerRequest) Descriptor() ([]byte, []int) {
-	return file_dane_v1_dane_proto_rawDescGZIP(), []int{5}
+	return file_dane_v1_dane_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *VerifyPeerRequest) GetDomain() string {
@@ -972,7 +1591,7 @@ type VerifyPeerResponse struct {
 
 func (x *VerifyPeerResponse) Reset() {
 	*x = VerifyPeerResponse{}
-	mi := &file_dane_v1_dane_proto_msgTypes[6]
+	mi := &file_dane_v1_dane_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -984,7 +1603,7 @@ func (x *VerifyPeerResponse) String() string {
 func (*VerifyPeerResponse) ProtoMessage() {}
 
 func (x *VerifyPeerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dane_v1_dane_proto_msgTypes[6]
+	mi := &file_dane_v1_dane_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -997,7 +1616,7 @@ func (x *VerifyPeerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyPeerResponse.ProtoReflect.Descriptor instead.
 func (*VerifyPeerResponse) Descriptor() ([]byte, []int) {
-	return file_dane_v1_dane_proto_rawDescGZIP(), []int{6}
+	return file_dane_v1_dane_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *VerifyPeerResponse) GetVerified() bool {
@@ -1099,7 +1718,7 @@ type ValidateRequest struct {
 
 func (x *ValidateRequest) Reset() {
 	*x = ValidateRequest{}
-	mi := &file_dane_v1_dane_proto_msgTypes[7]
+	mi := &file_dane_v1_dane_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1111,7 +1730,7 @@ func (x *ValidateRequest) String() string {
 func (*ValidateRequest) ProtoMessage() {}
 
 func (x *ValidateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dane_v1_dane_proto_msgTypes[7]
+	mi := &file_dane_v1_dane_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1124,7 +1743,7 @@ func (x *ValidateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateRequest.ProtoReflect.Descriptor instead.
 func (*ValidateRequest) Descriptor() ([]byte, []int) {
-	return file_dane_v1_dane_proto_rawDescGZIP(), []int{7}
+	return file_dane_v1_dane_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ValidateRequest) GetDomain() string {
@@ -1227,7 +1846,7 @@ type ValidateResponse struct {
 
 func (x *ValidateResponse) Reset() {
 	*x = ValidateResponse{}
-	mi := &file_dane_v1_dane_proto_msgTypes[8]
+	mi := &file_dane_v1_dane_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1239,7 +1858,7 @@ func (x *ValidateResponse) String() string {
 func (*ValidateResponse) ProtoMessage() {}
 
 func (x *ValidateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dane_v1_dane_proto_msgTypes[8]
+	mi := &file_dane_v1_dane_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1252,7 +1871,7 @@ func (x *ValidateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateResponse.ProtoReflect.Descriptor instead.
 func (*ValidateResponse) Descriptor() ([]byte, []int) {
-	return file_dane_v1_dane_proto_rawDescGZIP(), []int{8}
+	return file_dane_v1_dane_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ValidateResponse) GetDomain() string {
@@ -1426,7 +2045,7 @@ type MtaSts struct {
 
 func (x *MtaSts) Reset() {
 	*x = MtaSts{}
-	mi := &file_dane_v1_dane_proto_msgTypes[9]
+	mi := &file_dane_v1_dane_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1438,7 +2057,7 @@ func (x *MtaSts) String() string {
 func (*MtaSts) ProtoMessage() {}
 
 func (x *MtaSts) ProtoReflect() protoreflect.Message {
-	mi := &file_dane_v1_dane_proto_msgTypes[9]
+	mi := &file_dane_v1_dane_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1451,7 +2070,7 @@ func (x *MtaSts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MtaSts.ProtoReflect.Descriptor instead.
 func (*MtaSts) Descriptor() ([]byte, []int) {
-	return file_dane_v1_dane_proto_rawDescGZIP(), []int{9}
+	return file_dane_v1_dane_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *MtaSts) GetRecordId() string {
@@ -1591,7 +2210,7 @@ type MxHost struct {
 
 func (x *MxHost) Reset() {
 	*x = MxHost{}
-	mi := &file_dane_v1_dane_proto_msgTypes[10]
+	mi := &file_dane_v1_dane_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1603,7 +2222,7 @@ func (x *MxHost) String() string {
 func (*MxHost) ProtoMessage() {}
 
 func (x *MxHost) ProtoReflect() protoreflect.Message {
-	mi := &file_dane_v1_dane_proto_msgTypes[10]
+	mi := &file_dane_v1_dane_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1616,7 +2235,7 @@ func (x *MxHost) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MxHost.ProtoReflect.Descriptor instead.
 func (*MxHost) Descriptor() ([]byte, []int) {
-	return file_dane_v1_dane_proto_rawDescGZIP(), []int{10}
+	return file_dane_v1_dane_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *MxHost) GetName() string {
@@ -1753,7 +2372,7 @@ type TlsaRecord struct {
 
 func (x *TlsaRecord) Reset() {
 	*x = TlsaRecord{}
-	mi := &file_dane_v1_dane_proto_msgTypes[11]
+	mi := &file_dane_v1_dane_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1765,7 +2384,7 @@ func (x *TlsaRecord) String() string {
 func (*TlsaRecord) ProtoMessage() {}
 
 func (x *TlsaRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_dane_v1_dane_proto_msgTypes[11]
+	mi := &file_dane_v1_dane_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1778,7 +2397,7 @@ func (x *TlsaRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TlsaRecord.ProtoReflect.Descriptor instead.
 func (*TlsaRecord) Descriptor() ([]byte, []int) {
-	return file_dane_v1_dane_proto_rawDescGZIP(), []int{11}
+	return file_dane_v1_dane_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *TlsaRecord) GetUsage() uint32 {
@@ -1854,7 +2473,7 @@ type AddressResult struct {
 
 func (x *AddressResult) Reset() {
 	*x = AddressResult{}
-	mi := &file_dane_v1_dane_proto_msgTypes[12]
+	mi := &file_dane_v1_dane_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1866,7 +2485,7 @@ func (x *AddressResult) String() string {
 func (*AddressResult) ProtoMessage() {}
 
 func (x *AddressResult) ProtoReflect() protoreflect.Message {
-	mi := &file_dane_v1_dane_proto_msgTypes[12]
+	mi := &file_dane_v1_dane_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1879,7 +2498,7 @@ func (x *AddressResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddressResult.ProtoReflect.Descriptor instead.
 func (*AddressResult) Descriptor() ([]byte, []int) {
-	return file_dane_v1_dane_proto_rawDescGZIP(), []int{12}
+	return file_dane_v1_dane_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *AddressResult) GetIp() string {
@@ -1977,7 +2596,7 @@ type Certificate struct {
 
 func (x *Certificate) Reset() {
 	*x = Certificate{}
-	mi := &file_dane_v1_dane_proto_msgTypes[13]
+	mi := &file_dane_v1_dane_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1989,7 +2608,7 @@ func (x *Certificate) String() string {
 func (*Certificate) ProtoMessage() {}
 
 func (x *Certificate) ProtoReflect() protoreflect.Message {
-	mi := &file_dane_v1_dane_proto_msgTypes[13]
+	mi := &file_dane_v1_dane_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2002,7 +2621,7 @@ func (x *Certificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Certificate.ProtoReflect.Descriptor instead.
 func (*Certificate) Descriptor() ([]byte, []int) {
-	return file_dane_v1_dane_proto_rawDescGZIP(), []int{13}
+	return file_dane_v1_dane_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Certificate) GetSubject() string {
@@ -2058,7 +2677,48 @@ var File_dane_v1_dane_proto protoreflect.FileDescriptor
 
 const file_dane_v1_dane_proto_rawDesc = "" +
 	"\n" +
-	"\x12dane/v1/dane.proto\x12\adane.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"j\n" +
+	"\x12dane/v1/dane.proto\x12\adane.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x87\x03\n" +
+	"\rSessionResult\x12\x16\n" +
+	"\x06domain\x18\x01 \x01(\tR\x06domain\x12\x17\n" +
+	"\amx_host\x18\x02 \x01(\tR\x06mxHost\x12!\n" +
+	"\freceiving_ip\x18\x03 \x01(\tR\vreceivingIp\x12$\n" +
+	"\x0esending_mta_ip\x18\x04 \x01(\tR\fsendingMtaIp\x12*\n" +
+	"\x11receiving_mx_helo\x18\x05 \x01(\tR\x0freceivingMxHelo\x12\x18\n" +
+	"\asuccess\x18\x06 \x01(\bR\asuccess\x12\x1f\n" +
+	"\vresult_type\x18\a \x01(\tR\n" +
+	"resultType\x12.\n" +
+	"\x13failure_reason_code\x18\b \x01(\tR\x11failureReasonCode\x125\n" +
+	"\x16additional_information\x18\t \x01(\tR\x15additionalInformation\x12.\n" +
+	"\x04time\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"I\n" +
+	"\x15ReportSessionsRequest\x120\n" +
+	"\aresults\x18\x01 \x03(\v2\x16.dane.v1.SessionResultR\aresults\"g\n" +
+	"\x16ReportSessionsResponse\x12\x1a\n" +
+	"\baccepted\x18\x01 \x01(\rR\baccepted\x121\n" +
+	"\arefused\x18\x02 \x03(\v2\x17.dane.v1.RefusedSessionR\arefused\">\n" +
+	"\x0eRefusedSession\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\rR\x05index\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"J\n" +
+	"\x12SendReportsRequest\x124\n" +
+	"\x16include_current_period\x18\x01 \x01(\bR\x14includeCurrentPeriod\"D\n" +
+	"\x13SendReportsResponse\x12-\n" +
+	"\areports\x18\x01 \x03(\v2\x13.dane.v1.SentReportR\areports\"\x86\x01\n" +
+	"\n" +
+	"SentReport\x12#\n" +
+	"\rpolicy_domain\x18\x01 \x01(\tR\fpolicyDomain\x12\x10\n" +
+	"\x03rua\x18\x02 \x01(\tR\x03rua\x12\x1b\n" +
+	"\treport_id\x18\x03 \x01(\tR\breportId\x12\x0e\n" +
+	"\x02ok\x18\x04 \x01(\bR\x02ok\x12\x14\n" +
+	"\x05error\x18\x05 \x01(\tR\x05error\"-\n" +
+	"\x13TlsRptCountsRequest\x12\x16\n" +
+	"\x06domain\x18\x01 \x01(\tR\x06domain\"D\n" +
+	"\x14TlsRptCountsResponse\x12,\n" +
+	"\x06ranges\x18\x01 \x03(\v2\x14.dane.v1.TlsRptRangeR\x06ranges\"\xb7\x01\n" +
+	"\vTlsRptRange\x12#\n" +
+	"\rpolicy_domain\x18\x01 \x01(\tR\fpolicyDomain\x120\n" +
+	"\x05start\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x05start\x12,\n" +
+	"\x03end\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x03end\x12#\n" +
+	"\rpolicies_json\x18\x04 \x01(\tR\fpoliciesJson\"j\n" +
 	"\x15ValidateStreamRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x122\n" +
@@ -2259,14 +2919,17 @@ const file_dane_v1_dane_proto_rawDesc = "" +
 	"\x17REASON_MX_NOT_IN_POLICY\x10\x16\x12\"\n" +
 	"\x1eREASON_STS_POLICY_FETCH_FAILED\x10\x17\x12\x1d\n" +
 	"\x19REASON_STS_POLICY_INVALID\x10\x18\x12\x1d\n" +
-	"\x19REASON_STS_WEBPKI_INVALID\x10\x192\xb3\x02\n" +
+	"\x19REASON_STS_WEBPKI_INVALID\x10\x192\x9d\x04\n" +
 	"\vDaneService\x12?\n" +
 	"\bValidate\x12\x18.dane.v1.ValidateRequest\x1a\x19.dane.v1.ValidateResponse\x12U\n" +
 	"\x0eValidateStream\x12\x1e.dane.v1.ValidateStreamRequest\x1a\x1f.dane.v1.ValidateStreamResponse(\x010\x01\x12E\n" +
 	"\n" +
 	"Invalidate\x12\x1a.dane.v1.InvalidateRequest\x1a\x1b.dane.v1.InvalidateResponse\x12E\n" +
 	"\n" +
-	"VerifyPeer\x12\x1a.dane.v1.VerifyPeerRequest\x1a\x1b.dane.v1.VerifyPeerResponseB-Z+github.com/daned/daned/proto/dane/v1;danev1b\x06proto3"
+	"VerifyPeer\x12\x1a.dane.v1.VerifyPeerRequest\x1a\x1b.dane.v1.VerifyPeerResponse\x12Q\n" +
+	"\x0eReportSessions\x12\x1e.dane.v1.ReportSessionsRequest\x1a\x1f.dane.v1.ReportSessionsResponse\x12H\n" +
+	"\vSendReports\x12\x1b.dane.v1.SendReportsRequest\x1a\x1c.dane.v1.SendReportsResponse\x12K\n" +
+	"\fTlsRptCounts\x12\x1c.dane.v1.TlsRptCountsRequest\x1a\x1d.dane.v1.TlsRptCountsResponseB-Z+github.com/daned/daned/proto/dane/v1;danev1b\x06proto3"
 
 var (
 	file_dane_v1_dane_proto_rawDescOnce sync.Once
@@ -2281,7 +2944,7 @@ func file_dane_v1_dane_proto_rawDescGZIP() []byte {
 }
 
 var file_dane_v1_dane_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_dane_v1_dane_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_dane_v1_dane_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_dane_v1_dane_proto_goTypes = []any{
 	(MtaStsMode)(0),                // 0: dane.v1.MtaStsMode
 	(PolicySource)(0),              // 1: dane.v1.PolicySource
@@ -2289,70 +2952,93 @@ var file_dane_v1_dane_proto_goTypes = []any{
 	(Action)(0),                    // 3: dane.v1.Action
 	(DnsSecurity)(0),               // 4: dane.v1.DnsSecurity
 	(Reason)(0),                    // 5: dane.v1.Reason
-	(*ValidateStreamRequest)(nil),  // 6: dane.v1.ValidateStreamRequest
-	(*ValidateStreamResponse)(nil), // 7: dane.v1.ValidateStreamResponse
-	(*StreamError)(nil),            // 8: dane.v1.StreamError
-	(*InvalidateRequest)(nil),      // 9: dane.v1.InvalidateRequest
-	(*InvalidateResponse)(nil),     // 10: dane.v1.InvalidateResponse
-	(*VerifyPeerRequest)(nil),      // 11: dane.v1.VerifyPeerRequest
-	(*VerifyPeerResponse)(nil),     // 12: dane.v1.VerifyPeerResponse
-	(*ValidateRequest)(nil),        // 13: dane.v1.ValidateRequest
-	(*ValidateResponse)(nil),       // 14: dane.v1.ValidateResponse
-	(*MtaSts)(nil),                 // 15: dane.v1.MtaSts
-	(*MxHost)(nil),                 // 16: dane.v1.MxHost
-	(*TlsaRecord)(nil),             // 17: dane.v1.TlsaRecord
-	(*AddressResult)(nil),          // 18: dane.v1.AddressResult
-	(*Certificate)(nil),            // 19: dane.v1.Certificate
-	(*timestamppb.Timestamp)(nil),  // 20: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),    // 21: google.protobuf.Duration
+	(*SessionResult)(nil),          // 6: dane.v1.SessionResult
+	(*ReportSessionsRequest)(nil),  // 7: dane.v1.ReportSessionsRequest
+	(*ReportSessionsResponse)(nil), // 8: dane.v1.ReportSessionsResponse
+	(*RefusedSession)(nil),         // 9: dane.v1.RefusedSession
+	(*SendReportsRequest)(nil),     // 10: dane.v1.SendReportsRequest
+	(*SendReportsResponse)(nil),    // 11: dane.v1.SendReportsResponse
+	(*SentReport)(nil),             // 12: dane.v1.SentReport
+	(*TlsRptCountsRequest)(nil),    // 13: dane.v1.TlsRptCountsRequest
+	(*TlsRptCountsResponse)(nil),   // 14: dane.v1.TlsRptCountsResponse
+	(*TlsRptRange)(nil),            // 15: dane.v1.TlsRptRange
+	(*ValidateStreamRequest)(nil),  // 16: dane.v1.ValidateStreamRequest
+	(*ValidateStreamResponse)(nil), // 17: dane.v1.ValidateStreamResponse
+	(*StreamError)(nil),            // 18: dane.v1.StreamError
+	(*InvalidateRequest)(nil),      // 19: dane.v1.InvalidateRequest
+	(*InvalidateResponse)(nil),     // 20: dane.v1.InvalidateResponse
+	(*VerifyPeerRequest)(nil),      // 21: dane.v1.VerifyPeerRequest
+	(*VerifyPeerResponse)(nil),     // 22: dane.v1.VerifyPeerResponse
+	(*ValidateRequest)(nil),        // 23: dane.v1.ValidateRequest
+	(*ValidateResponse)(nil),       // 24: dane.v1.ValidateResponse
+	(*MtaSts)(nil),                 // 25: dane.v1.MtaSts
+	(*MxHost)(nil),                 // 26: dane.v1.MxHost
+	(*TlsaRecord)(nil),             // 27: dane.v1.TlsaRecord
+	(*AddressResult)(nil),          // 28: dane.v1.AddressResult
+	(*Certificate)(nil),            // 29: dane.v1.Certificate
+	(*timestamppb.Timestamp)(nil),  // 30: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),    // 31: google.protobuf.Duration
 }
 var file_dane_v1_dane_proto_depIdxs = []int32{
-	13, // 0: dane.v1.ValidateStreamRequest.request:type_name -> dane.v1.ValidateRequest
-	14, // 1: dane.v1.ValidateStreamResponse.response:type_name -> dane.v1.ValidateResponse
-	8,  // 2: dane.v1.ValidateStreamResponse.error:type_name -> dane.v1.StreamError
-	5,  // 3: dane.v1.VerifyPeerResponse.reason:type_name -> dane.v1.Reason
-	17, // 4: dane.v1.VerifyPeerResponse.matched_record:type_name -> dane.v1.TlsaRecord
-	2,  // 5: dane.v1.VerifyPeerResponse.host_policy:type_name -> dane.v1.Policy
-	2,  // 6: dane.v1.ValidateResponse.policy:type_name -> dane.v1.Policy
-	3,  // 7: dane.v1.ValidateResponse.action:type_name -> dane.v1.Action
-	5,  // 8: dane.v1.ValidateResponse.reason:type_name -> dane.v1.Reason
-	16, // 9: dane.v1.ValidateResponse.mx_hosts:type_name -> dane.v1.MxHost
-	20, // 10: dane.v1.ValidateResponse.checked_at:type_name -> google.protobuf.Timestamp
-	21, // 11: dane.v1.ValidateResponse.ttl:type_name -> google.protobuf.Duration
-	4,  // 12: dane.v1.ValidateResponse.mx_security:type_name -> dane.v1.DnsSecurity
-	1,  // 13: dane.v1.ValidateResponse.policy_source:type_name -> dane.v1.PolicySource
-	15, // 14: dane.v1.ValidateResponse.mta_sts:type_name -> dane.v1.MtaSts
-	0,  // 15: dane.v1.MtaSts.mode:type_name -> dane.v1.MtaStsMode
-	21, // 16: dane.v1.MtaSts.max_age:type_name -> google.protobuf.Duration
-	20, // 17: dane.v1.MtaSts.fetched_at:type_name -> google.protobuf.Timestamp
-	20, // 18: dane.v1.MtaSts.expires_at:type_name -> google.protobuf.Timestamp
-	5,  // 19: dane.v1.MtaSts.failure:type_name -> dane.v1.Reason
-	4,  // 20: dane.v1.MxHost.mx_security:type_name -> dane.v1.DnsSecurity
-	4,  // 21: dane.v1.MxHost.address_security:type_name -> dane.v1.DnsSecurity
-	4,  // 22: dane.v1.MxHost.tlsa_security:type_name -> dane.v1.DnsSecurity
-	17, // 23: dane.v1.MxHost.tlsa:type_name -> dane.v1.TlsaRecord
-	2,  // 24: dane.v1.MxHost.host_policy:type_name -> dane.v1.Policy
-	5,  // 25: dane.v1.MxHost.reason:type_name -> dane.v1.Reason
-	18, // 26: dane.v1.MxHost.addresses:type_name -> dane.v1.AddressResult
-	5,  // 27: dane.v1.MxHost.mta_sts_failure:type_name -> dane.v1.Reason
-	5,  // 28: dane.v1.AddressResult.reason:type_name -> dane.v1.Reason
-	19, // 29: dane.v1.AddressResult.chain:type_name -> dane.v1.Certificate
-	21, // 30: dane.v1.AddressResult.elapsed:type_name -> google.protobuf.Duration
-	20, // 31: dane.v1.Certificate.not_before:type_name -> google.protobuf.Timestamp
-	20, // 32: dane.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
-	13, // 33: dane.v1.DaneService.Validate:input_type -> dane.v1.ValidateRequest
-	6,  // 34: dane.v1.DaneService.ValidateStream:input_type -> dane.v1.ValidateStreamRequest
-	9,  // 35: dane.v1.DaneService.Invalidate:input_type -> dane.v1.InvalidateRequest
-	11, // 36: dane.v1.DaneService.VerifyPeer:input_type -> dane.v1.VerifyPeerRequest
-	14, // 37: dane.v1.DaneService.Validate:output_type -> dane.v1.ValidateResponse
-	7,  // 38: dane.v1.DaneService.ValidateStream:output_type -> dane.v1.ValidateStreamResponse
-	10, // 39: dane.v1.DaneService.Invalidate:output_type -> dane.v1.InvalidateResponse
-	12, // 40: dane.v1.DaneService.VerifyPeer:output_type -> dane.v1.VerifyPeerResponse
-	37, // [37:41] is the sub-list for method output_type
-	33, // [33:37] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	30, // 0: dane.v1.SessionResult.time:type_name -> google.protobuf.Timestamp
+	6,  // 1: dane.v1.ReportSessionsRequest.results:type_name -> dane.v1.SessionResult
+	9,  // 2: dane.v1.ReportSessionsResponse.refused:type_name -> dane.v1.RefusedSession
+	12, // 3: dane.v1.SendReportsResponse.reports:type_name -> dane.v1.SentReport
+	15, // 4: dane.v1.TlsRptCountsResponse.ranges:type_name -> dane.v1.TlsRptRange
+	30, // 5: dane.v1.TlsRptRange.start:type_name -> google.protobuf.Timestamp
+	30, // 6: dane.v1.TlsRptRange.end:type_name -> google.protobuf.Timestamp
+	23, // 7: dane.v1.ValidateStreamRequest.request:type_name -> dane.v1.ValidateRequest
+	24, // 8: dane.v1.ValidateStreamResponse.response:type_name -> dane.v1.ValidateResponse
+	18, // 9: dane.v1.ValidateStreamResponse.error:type_name -> dane.v1.StreamError
+	5,  // 10: dane.v1.VerifyPeerResponse.reason:type_name -> dane.v1.Reason
+	27, // 11: dane.v1.VerifyPeerResponse.matched_record:type_name -> dane.v1.TlsaRecord
+	2,  // 12: dane.v1.VerifyPeerResponse.host_policy:type_name -> dane.v1.Policy
+	2,  // 13: dane.v1.ValidateResponse.policy:type_name -> dane.v1.Policy
+	3,  // 14: dane.v1.ValidateResponse.action:type_name -> dane.v1.Action
+	5,  // 15: dane.v1.ValidateResponse.reason:type_name -> dane.v1.Reason
+	26, // 16: dane.v1.ValidateResponse.mx_hosts:type_name -> dane.v1.MxHost
+	30, // 17: dane.v1.ValidateResponse.checked_at:type_name -> google.protobuf.Timestamp
+	31, // 18: dane.v1.ValidateResponse.ttl:type_name -> google.protobuf.Duration
+	4,  // 19: dane.v1.ValidateResponse.mx_security:type_name -> dane.v1.DnsSecurity
+	1,  // 20: dane.v1.ValidateResponse.policy_source:type_name -> dane.v1.PolicySource
+	25, // 21: dane.v1.ValidateResponse.mta_sts:type_name -> dane.v1.MtaSts
+	0,  // 22: dane.v1.MtaSts.mode:type_name -> dane.v1.MtaStsMode
+	31, // 23: dane.v1.MtaSts.max_age:type_name -> google.protobuf.Duration
+	30, // 24: dane.v1.MtaSts.fetched_at:type_name -> google.protobuf.Timestamp
+	30, // 25: dane.v1.MtaSts.expires_at:type_name -> google.protobuf.Timestamp
+	5,  // 26: dane.v1.MtaSts.failure:type_name -> dane.v1.Reason
+	4,  // 27: dane.v1.MxHost.mx_security:type_name -> dane.v1.DnsSecurity
+	4,  // 28: dane.v1.MxHost.address_security:type_name -> dane.v1.DnsSecurity
+	4,  // 29: dane.v1.MxHost.tlsa_security:type_name -> dane.v1.DnsSecurity
+	27, // 30: dane.v1.MxHost.tlsa:type_name -> dane.v1.TlsaRecord
+	2,  // 31: dane.v1.MxHost.host_policy:type_name -> dane.v1.Policy
+	5,  // 32: dane.v1.MxHost.reason:type_name -> dane.v1.Reason
+	28, // 33: dane.v1.MxHost.addresses:type_name -> dane.v1.AddressResult
+	5,  // 34: dane.v1.MxHost.mta_sts_failure:type_name -> dane.v1.Reason
+	5,  // 35: dane.v1.AddressResult.reason:type_name -> dane.v1.Reason
+	29, // 36: dane.v1.AddressResult.chain:type_name -> dane.v1.Certificate
+	31, // 37: dane.v1.AddressResult.elapsed:type_name -> google.protobuf.Duration
+	30, // 38: dane.v1.Certificate.not_before:type_name -> google.protobuf.Timestamp
+	30, // 39: dane.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
+	23, // 40: dane.v1.DaneService.Validate:input_type -> dane.v1.ValidateRequest
+	16, // 41: dane.v1.DaneService.ValidateStream:input_type -> dane.v1.ValidateStreamRequest
+	19, // 42: dane.v1.DaneService.Invalidate:input_type -> dane.v1.InvalidateRequest
+	21, // 43: dane.v1.DaneService.VerifyPeer:input_type -> dane.v1.VerifyPeerRequest
+	7,  // 44: dane.v1.DaneService.ReportSessions:input_type -> dane.v1.ReportSessionsRequest
+	10, // 45: dane.v1.DaneService.SendReports:input_type -> dane.v1.SendReportsRequest
+	13, // 46: dane.v1.DaneService.TlsRptCounts:input_type -> dane.v1.TlsRptCountsRequest
+	24, // 47: dane.v1.DaneService.Validate:output_type -> dane.v1.ValidateResponse
+	17, // 48: dane.v1.DaneService.ValidateStream:output_type -> dane.v1.ValidateStreamResponse
+	20, // 49: dane.v1.DaneService.Invalidate:output_type -> dane.v1.InvalidateResponse
+	22, // 50: dane.v1.DaneService.VerifyPeer:output_type -> dane.v1.VerifyPeerResponse
+	8,  // 51: dane.v1.DaneService.ReportSessions:output_type -> dane.v1.ReportSessionsResponse
+	11, // 52: dane.v1.DaneService.SendReports:output_type -> dane.v1.SendReportsResponse
+	14, // 53: dane.v1.DaneService.TlsRptCounts:output_type -> dane.v1.TlsRptCountsResponse
+	47, // [47:54] is the sub-list for method output_type
+	40, // [40:47] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_dane_v1_dane_proto_init() }
@@ -2360,19 +3046,19 @@ func file_dane_v1_dane_proto_init() {
 	if File_dane_v1_dane_proto != nil {
 		return
 	}
-	file_dane_v1_dane_proto_msgTypes[1].OneofWrappers = []any{
+	file_dane_v1_dane_proto_msgTypes[11].OneofWrappers = []any{
 		(*ValidateStreamResponse_Response)(nil),
 		(*ValidateStreamResponse_Error)(nil),
 	}
-	file_dane_v1_dane_proto_msgTypes[6].OneofWrappers = []any{}
-	file_dane_v1_dane_proto_msgTypes[12].OneofWrappers = []any{}
+	file_dane_v1_dane_proto_msgTypes[16].OneofWrappers = []any{}
+	file_dane_v1_dane_proto_msgTypes[22].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dane_v1_dane_proto_rawDesc), len(file_dane_v1_dane_proto_rawDesc)),
 			NumEnums:      6,
-			NumMessages:   14,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -28,6 +28,9 @@ const (
 	DaneService_ValidateStream_FullMethodName = "/dane.v1.DaneService/ValidateStream"
 	DaneService_Invalidate_FullMethodName     = "/dane.v1.DaneService/Invalidate"
 	DaneService_VerifyPeer_FullMethodName     = "/dane.v1.DaneService/VerifyPeer"
+	DaneService_ReportSessions_FullMethodName = "/dane.v1.DaneService/ReportSessions"
+	DaneService_SendReports_FullMethodName    = "/dane.v1.DaneService/SendReports"
+	DaneService_TlsRptCounts_FullMethodName   = "/dane.v1.DaneService/TlsRptCounts"
 )
 
 // DaneServiceClient is the client API for DaneService service.
@@ -88,6 +91,28 @@ type DaneServiceClient interface {
 	// than 64 KiB of certificates, or a certificate that is not DER X.509;
 	// DEADLINE_EXCEEDED when the policy could not be found in time.
 	VerifyPeer(ctx context.Context, in *VerifyPeerRequest, opts ...grpc.CallOption) (*VerifyPeerResponse, error)
+	// ReportSessions takes the TLS outcomes of an MTA's own SMTP sessions,
+	// in batches, for daned's TLS reports (RFC 8460). daned attaches to each
+	// the policy it was held to, from its verdict of the domain (validating
+	// it when none is cached): the TLSA RRset of the MX host for DANE, whose
+	// policy domain is the MX host (RFC 8460 §4.4); else the domain's
+	// MTA-STS policy; else no-policy-found. Each result is counted, or
+	// refused with its reason; none is counted in part. FAILED_PRECONDITION
+	// when TLS reporting is off (daned --tlsrpt); INVALID_ARGUMENT for a
+	// batch of more than 10,000 results.
+	ReportSessions(ctx context.Context, in *ReportSessionsRequest, opts ...grpc.CallOption) (*ReportSessionsResponse, error)
+	// SendReports reports the periods that have ended now, instead of after
+	// their random delay, and the current period too when
+	// include_current_period is set (its later sessions then go in a report
+	// of their own); then it attempts every report not yet delivered and
+	// returns each attempt's outcome. Reports already delivered are never
+	// sent again. FAILED_PRECONDITION when TLS reporting is off.
+	SendReports(ctx context.Context, in *SendReportsRequest, opts ...grpc.CallOption) (*SendReportsResponse, error)
+	// TlsRptCounts returns the counts not yet reported whose policy domain
+	// is the given domain or under it (a DANE policy domain is an MX host),
+	// as the reports will show them. FAILED_PRECONDITION when TLS reporting
+	// is off.
+	TlsRptCounts(ctx context.Context, in *TlsRptCountsRequest, opts ...grpc.CallOption) (*TlsRptCountsResponse, error)
 }
 
 type daneServiceClient struct {
@@ -135,6 +160,36 @@ func (c *daneServiceClient) VerifyPeer(ctx context.Context, in *VerifyPeerReques
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(VerifyPeerResponse)
 	err := c.cc.Invoke(ctx, DaneService_VerifyPeer_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *daneServiceClient) ReportSessions(ctx context.Context, in *ReportSessionsRequest, opts ...grpc.CallOption) (*ReportSessionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReportSessionsResponse)
+	err := c.cc.Invoke(ctx, DaneService_ReportSessions_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *daneServiceClient) SendReports(ctx context.Context, in *SendReportsRequest, opts ...grpc.CallOption) (*SendReportsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SendReportsResponse)
+	err := c.cc.Invoke(ctx, DaneService_SendReports_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *daneServiceClient) TlsRptCounts(ctx context.Context, in *TlsRptCountsRequest, opts ...grpc.CallOption) (*TlsRptCountsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TlsRptCountsResponse)
+	err := c.cc.Invoke(ctx, DaneService_TlsRptCounts_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -199,6 +254,28 @@ type DaneServiceServer interface {
 	// than 64 KiB of certificates, or a certificate that is not DER X.509;
 	// DEADLINE_EXCEEDED when the policy could not be found in time.
 	VerifyPeer(context.Context, *VerifyPeerRequest) (*VerifyPeerResponse, error)
+	// ReportSessions takes the TLS outcomes of an MTA's own SMTP sessions,
+	// in batches, for daned's TLS reports (RFC 8460). daned attaches to each
+	// the policy it was held to, from its verdict of the domain (validating
+	// it when none is cached): the TLSA RRset of the MX host for DANE, whose
+	// policy domain is the MX host (RFC 8460 §4.4); else the domain's
+	// MTA-STS policy; else no-policy-found. Each result is counted, or
+	// refused with its reason; none is counted in part. FAILED_PRECONDITION
+	// when TLS reporting is off (daned --tlsrpt); INVALID_ARGUMENT for a
+	// batch of more than 10,000 results.
+	ReportSessions(context.Context, *ReportSessionsRequest) (*ReportSessionsResponse, error)
+	// SendReports reports the periods that have ended now, instead of after
+	// their random delay, and the current period too when
+	// include_current_period is set (its later sessions then go in a report
+	// of their own); then it attempts every report not yet delivered and
+	// returns each attempt's outcome. Reports already delivered are never
+	// sent again. FAILED_PRECONDITION when TLS reporting is off.
+	SendReports(context.Context, *SendReportsRequest) (*SendReportsResponse, error)
+	// TlsRptCounts returns the counts not yet reported whose policy domain
+	// is the given domain or under it (a DANE policy domain is an MX host),
+	// as the reports will show them. FAILED_PRECONDITION when TLS reporting
+	// is off.
+	TlsRptCounts(context.Context, *TlsRptCountsRequest) (*TlsRptCountsResponse, error)
 	mustEmbedUnimplementedDaneServiceServer()
 }
 
@@ -220,6 +297,15 @@ func (UnimplementedDaneServiceServer) Invalidate(context.Context, *InvalidateReq
 }
 func (UnimplementedDaneServiceServer) VerifyPeer(context.Context, *VerifyPeerRequest) (*VerifyPeerResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method VerifyPeer not implemented")
+}
+func (UnimplementedDaneServiceServer) ReportSessions(context.Context, *ReportSessionsRequest) (*ReportSessionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReportSessions not implemented")
+}
+func (UnimplementedDaneServiceServer) SendReports(context.Context, *SendReportsRequest) (*SendReportsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SendReports not implemented")
+}
+func (UnimplementedDaneServiceServer) TlsRptCounts(context.Context, *TlsRptCountsRequest) (*TlsRptCountsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method TlsRptCounts not implemented")
 }
 func (UnimplementedDaneServiceServer) mustEmbedUnimplementedDaneServiceServer() {}
 func (UnimplementedDaneServiceServer) testEmbeddedByValue()                     {}
@@ -303,6 +389,60 @@ func _DaneService_VerifyPeer_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _DaneService_ReportSessions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReportSessionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DaneServiceServer).ReportSessions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DaneService_ReportSessions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DaneServiceServer).ReportSessions(ctx, req.(*ReportSessionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _DaneService_SendReports_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SendReportsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DaneServiceServer).SendReports(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DaneService_SendReports_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DaneServiceServer).SendReports(ctx, req.(*SendReportsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _DaneService_TlsRptCounts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TlsRptCountsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DaneServiceServer).TlsRptCounts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DaneService_TlsRptCounts_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DaneServiceServer).TlsRptCounts(ctx, req.(*TlsRptCountsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // DaneService_ServiceDesc is the grpc.ServiceDesc for DaneService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -321,6 +461,18 @@ var DaneService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "VerifyPeer",
 			Handler:    _DaneService_VerifyPeer_Handler,
+		},
+		{
+			MethodName: "ReportSessions",
+			Handler:    _DaneService_ReportSessions_Handler,
+		},
+		{
+			MethodName: "SendReports",
+			Handler:    _DaneService_SendReports_Handler,
+		},
+		{
+			MethodName: "TlsRptCounts",
+			Handler:    _DaneService_TlsRptCounts_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -17,6 +17,321 @@ import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
 export declare const file_dane_v1_dane: GenFile;
 
 /**
+ * SessionResult is the TLS outcome of one SMTP session (RFC 8460 §4.4).
+ *
+ * @generated from message dane.v1.SessionResult
+ */
+export declare type SessionResult = Message<"dane.v1.SessionResult"> & {
+  /**
+   * The recipient domain.
+   *
+   * @generated from field: string domain = 1;
+   */
+  domain: string;
+
+  /**
+   * The MX host the session was with. Required when the domain's hosts
+   * have TLSA records: it picks the DANE policy.
+   *
+   * @generated from field: string mx_host = 2;
+   */
+  mxHost: string;
+
+  /**
+   * The address of the MX host connected to.
+   *
+   * @generated from field: string receiving_ip = 3;
+   */
+  receivingIp: string;
+
+  /**
+   * The address the MTA sent from; daned --tlsrpt-redact-sending-ip
+   * leaves it out of reports.
+   *
+   * @generated from field: string sending_mta_ip = 4;
+   */
+  sendingMtaIp: string;
+
+  /**
+   * The name the MX host gave in its EHLO reply.
+   *
+   * @generated from field: string receiving_mx_helo = 5;
+   */
+  receivingMxHelo: string;
+
+  /**
+   * The session negotiated TLS as the policy requires.
+   *
+   * @generated from field: bool success = 6;
+   */
+  success: boolean;
+
+  /**
+   * Why it failed: an RFC 8460 §4.3 result type name such as
+   * "starttls-not-supported" or "tlsa-invalid"; empty on success.
+   *
+   * @generated from field: string result_type = 7;
+   */
+  resultType: string;
+
+  /**
+   * A free-form code for the failure, such as the MTA's own.
+   *
+   * @generated from field: string failure_reason_code = 8;
+   */
+  failureReasonCode: string;
+
+  /**
+   * Text or a URI about the failure, as the report should show it.
+   *
+   * @generated from field: string additional_information = 9;
+   */
+  additionalInformation: string;
+
+  /**
+   * When the session happened: it decides the report period it is
+   * counted in.
+   *
+   * @generated from field: google.protobuf.Timestamp time = 10;
+   */
+  time?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message dane.v1.SessionResult.
+ * Use `create(SessionResultSchema)` to create a new message.
+ */
+export declare const SessionResultSchema: GenMessage<SessionResult>;
+
+/**
+ * ReportSessionsRequest is a batch of session results.
+ *
+ * @generated from message dane.v1.ReportSessionsRequest
+ */
+export declare type ReportSessionsRequest = Message<"dane.v1.ReportSessionsRequest"> & {
+  /**
+   * At most 10,000.
+   *
+   * @generated from field: repeated dane.v1.SessionResult results = 1;
+   */
+  results: SessionResult[];
+};
+
+/**
+ * Describes the message dane.v1.ReportSessionsRequest.
+ * Use `create(ReportSessionsRequestSchema)` to create a new message.
+ */
+export declare const ReportSessionsRequestSchema: GenMessage<ReportSessionsRequest>;
+
+/**
+ * ReportSessionsResponse says which results were counted.
+ *
+ * @generated from message dane.v1.ReportSessionsResponse
+ */
+export declare type ReportSessionsResponse = Message<"dane.v1.ReportSessionsResponse"> & {
+  /**
+   * How many results were counted.
+   *
+   * @generated from field: uint32 accepted = 1;
+   */
+  accepted: number;
+
+  /**
+   * The results not counted, each with why.
+   *
+   * @generated from field: repeated dane.v1.RefusedSession refused = 2;
+   */
+  refused: RefusedSession[];
+};
+
+/**
+ * Describes the message dane.v1.ReportSessionsResponse.
+ * Use `create(ReportSessionsResponseSchema)` to create a new message.
+ */
+export declare const ReportSessionsResponseSchema: GenMessage<ReportSessionsResponse>;
+
+/**
+ * RefusedSession is a result of the batch that was not counted.
+ *
+ * @generated from message dane.v1.RefusedSession
+ */
+export declare type RefusedSession = Message<"dane.v1.RefusedSession"> & {
+  /**
+   * Its index in ReportSessionsRequest.results.
+   *
+   * @generated from field: uint32 index = 1;
+   */
+  index: number;
+
+  /**
+   * Why, naming the field.
+   *
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message dane.v1.RefusedSession.
+ * Use `create(RefusedSessionSchema)` to create a new message.
+ */
+export declare const RefusedSessionSchema: GenMessage<RefusedSession>;
+
+/**
+ * SendReportsRequest asks for reports now.
+ *
+ * @generated from message dane.v1.SendReportsRequest
+ */
+export declare type SendReportsRequest = Message<"dane.v1.SendReportsRequest"> & {
+  /**
+   * Report the current period too, up to now.
+   *
+   * @generated from field: bool include_current_period = 1;
+   */
+  includeCurrentPeriod: boolean;
+};
+
+/**
+ * Describes the message dane.v1.SendReportsRequest.
+ * Use `create(SendReportsRequestSchema)` to create a new message.
+ */
+export declare const SendReportsRequestSchema: GenMessage<SendReportsRequest>;
+
+/**
+ * SendReportsResponse lists the delivery attempts made.
+ *
+ * @generated from message dane.v1.SendReportsResponse
+ */
+export declare type SendReportsResponse = Message<"dane.v1.SendReportsResponse"> & {
+  /**
+   * @generated from field: repeated dane.v1.SentReport reports = 1;
+   */
+  reports: SentReport[];
+};
+
+/**
+ * Describes the message dane.v1.SendReportsResponse.
+ * Use `create(SendReportsResponseSchema)` to create a new message.
+ */
+export declare const SendReportsResponseSchema: GenMessage<SendReportsResponse>;
+
+/**
+ * SentReport is one attempt to deliver one report to one address.
+ *
+ * @generated from message dane.v1.SentReport
+ */
+export declare type SentReport = Message<"dane.v1.SentReport"> & {
+  /**
+   * @generated from field: string policy_domain = 1;
+   */
+  policyDomain: string;
+
+  /**
+   * The rua address: "mailto:…" or "https://…".
+   *
+   * @generated from field: string rua = 2;
+   */
+  rua: string;
+
+  /**
+   * @generated from field: string report_id = 3;
+   */
+  reportId: string;
+
+  /**
+   * The report was delivered.
+   *
+   * @generated from field: bool ok = 4;
+   */
+  ok: boolean;
+
+  /**
+   * Why it was not; it is retried with backoff for up to a day unless
+   * the error is permanent.
+   *
+   * @generated from field: string error = 5;
+   */
+  error: string;
+};
+
+/**
+ * Describes the message dane.v1.SentReport.
+ * Use `create(SentReportSchema)` to create a new message.
+ */
+export declare const SentReportSchema: GenMessage<SentReport>;
+
+/**
+ * TlsRptCountsRequest names a policy domain.
+ *
+ * @generated from message dane.v1.TlsRptCountsRequest
+ */
+export declare type TlsRptCountsRequest = Message<"dane.v1.TlsRptCountsRequest"> & {
+  /**
+   * @generated from field: string domain = 1;
+   */
+  domain: string;
+};
+
+/**
+ * Describes the message dane.v1.TlsRptCountsRequest.
+ * Use `create(TlsRptCountsRequestSchema)` to create a new message.
+ */
+export declare const TlsRptCountsRequestSchema: GenMessage<TlsRptCountsRequest>;
+
+/**
+ * TlsRptCountsResponse holds the counts not yet reported.
+ *
+ * @generated from message dane.v1.TlsRptCountsResponse
+ */
+export declare type TlsRptCountsResponse = Message<"dane.v1.TlsRptCountsResponse"> & {
+  /**
+   * @generated from field: repeated dane.v1.TlsRptRange ranges = 1;
+   */
+  ranges: TlsRptRange[];
+};
+
+/**
+ * Describes the message dane.v1.TlsRptCountsResponse.
+ * Use `create(TlsRptCountsResponseSchema)` to create a new message.
+ */
+export declare const TlsRptCountsResponseSchema: GenMessage<TlsRptCountsResponse>;
+
+/**
+ * TlsRptRange is one policy domain's counts in one report period.
+ *
+ * @generated from message dane.v1.TlsRptRange
+ */
+export declare type TlsRptRange = Message<"dane.v1.TlsRptRange"> & {
+  /**
+   * @generated from field: string policy_domain = 1;
+   */
+  policyDomain: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp start = 2;
+   */
+  start?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp end = 3;
+   */
+  end?: Timestamp | undefined;
+
+  /**
+   * The "policies" array of the report to come, as RFC 8460 §4.4 JSON.
+   *
+   * @generated from field: string policies_json = 4;
+   */
+  policiesJson: string;
+};
+
+/**
+ * Describes the message dane.v1.TlsRptRange.
+ * Use `create(TlsRptRangeSchema)` to create a new message.
+ */
+export declare const TlsRptRangeSchema: GenMessage<TlsRptRange>;
+
+/**
  * ValidateStreamRequest is one request of a ValidateStream.
  *
  * @generated from message dane.v1.ValidateStreamRequest
@@ -1558,6 +1873,52 @@ export declare const DaneService: GenService<{
     methodKind: "unary";
     input: typeof VerifyPeerRequestSchema;
     output: typeof VerifyPeerResponseSchema;
+  },
+  /**
+   * ReportSessions takes the TLS outcomes of an MTA's own SMTP sessions,
+   * in batches, for daned's TLS reports (RFC 8460). daned attaches to each
+   * the policy it was held to, from its verdict of the domain (validating
+   * it when none is cached): the TLSA RRset of the MX host for DANE, whose
+   * policy domain is the MX host (RFC 8460 §4.4); else the domain's
+   * MTA-STS policy; else no-policy-found. Each result is counted, or
+   * refused with its reason; none is counted in part. FAILED_PRECONDITION
+   * when TLS reporting is off (daned --tlsrpt); INVALID_ARGUMENT for a
+   * batch of more than 10,000 results.
+   *
+   * @generated from rpc dane.v1.DaneService.ReportSessions
+   */
+  reportSessions: {
+    methodKind: "unary";
+    input: typeof ReportSessionsRequestSchema;
+    output: typeof ReportSessionsResponseSchema;
+  },
+  /**
+   * SendReports reports the periods that have ended now, instead of after
+   * their random delay, and the current period too when
+   * include_current_period is set (its later sessions then go in a report
+   * of their own); then it attempts every report not yet delivered and
+   * returns each attempt's outcome. Reports already delivered are never
+   * sent again. FAILED_PRECONDITION when TLS reporting is off.
+   *
+   * @generated from rpc dane.v1.DaneService.SendReports
+   */
+  sendReports: {
+    methodKind: "unary";
+    input: typeof SendReportsRequestSchema;
+    output: typeof SendReportsResponseSchema;
+  },
+  /**
+   * TlsRptCounts returns the counts not yet reported whose policy domain
+   * is the given domain or under it (a DANE policy domain is an MX host),
+   * as the reports will show them. FAILED_PRECONDITION when TLS reporting
+   * is off.
+   *
+   * @generated from rpc dane.v1.DaneService.TlsRptCounts
+   */
+  tlsRptCounts: {
+    methodKind: "unary";
+    input: typeof TlsRptCountsRequestSchema;
+    output: typeof TlsRptCountsResponseSchema;
   },
 }>;
 

@@ -176,6 +176,78 @@ class MxHost(_message.Message):
     usable_for_delivery: bool
     def __init__(self, name: _Optional[str] = ..., preference: _Optional[int] = ..., mx_security: _Optional[_Union[DnsSecurity, str]] = ..., address_security: _Optional[_Union[DnsSecurity, str]] = ..., cname_chain: _Optional[_Iterable[str]] = ..., tlsa_base_domain: _Optional[str] = ..., tlsa_security: _Optional[_Union[DnsSecurity, str]] = ..., tlsa: _Optional[_Iterable[_Union[TlsaRecord, _Mapping]]] = ..., host_policy: _Optional[_Union[Policy, str]] = ..., reason: _Optional[_Union[Reason, str]] = ..., usable_for_delivery: bool = ..., addresses: _Optional[_Iterable[_Union[AddressResult, _Mapping]]] = ..., detail: _Optional[str] = ..., reference_names: _Optional[_Iterable[str]] = ..., mta_sts_failure: _Optional[_Union[Reason, str]] = ..., mta_sts_result_type: _Optional[str] = ...) -> None: ...
 
+class RefusedSession(_message.Message):
+    __slots__ = ["index", "reason"]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    reason: str
+    def __init__(self, index: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ReportSessionsRequest(_message.Message):
+    __slots__ = ["results"]
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[SessionResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[SessionResult, _Mapping]]] = ...) -> None: ...
+
+class ReportSessionsResponse(_message.Message):
+    __slots__ = ["accepted", "refused"]
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    REFUSED_FIELD_NUMBER: _ClassVar[int]
+    accepted: int
+    refused: _containers.RepeatedCompositeFieldContainer[RefusedSession]
+    def __init__(self, accepted: _Optional[int] = ..., refused: _Optional[_Iterable[_Union[RefusedSession, _Mapping]]] = ...) -> None: ...
+
+class SendReportsRequest(_message.Message):
+    __slots__ = ["include_current_period"]
+    INCLUDE_CURRENT_PERIOD_FIELD_NUMBER: _ClassVar[int]
+    include_current_period: bool
+    def __init__(self, include_current_period: bool = ...) -> None: ...
+
+class SendReportsResponse(_message.Message):
+    __slots__ = ["reports"]
+    REPORTS_FIELD_NUMBER: _ClassVar[int]
+    reports: _containers.RepeatedCompositeFieldContainer[SentReport]
+    def __init__(self, reports: _Optional[_Iterable[_Union[SentReport, _Mapping]]] = ...) -> None: ...
+
+class SentReport(_message.Message):
+    __slots__ = ["error", "ok", "policy_domain", "report_id", "rua"]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    OK_FIELD_NUMBER: _ClassVar[int]
+    POLICY_DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    REPORT_ID_FIELD_NUMBER: _ClassVar[int]
+    RUA_FIELD_NUMBER: _ClassVar[int]
+    error: str
+    ok: bool
+    policy_domain: str
+    report_id: str
+    rua: str
+    def __init__(self, policy_domain: _Optional[str] = ..., rua: _Optional[str] = ..., report_id: _Optional[str] = ..., ok: bool = ..., error: _Optional[str] = ...) -> None: ...
+
+class SessionResult(_message.Message):
+    __slots__ = ["additional_information", "domain", "failure_reason_code", "mx_host", "receiving_ip", "receiving_mx_helo", "result_type", "sending_mta_ip", "success", "time"]
+    ADDITIONAL_INFORMATION_FIELD_NUMBER: _ClassVar[int]
+    DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_REASON_CODE_FIELD_NUMBER: _ClassVar[int]
+    MX_HOST_FIELD_NUMBER: _ClassVar[int]
+    RECEIVING_IP_FIELD_NUMBER: _ClassVar[int]
+    RECEIVING_MX_HELO_FIELD_NUMBER: _ClassVar[int]
+    RESULT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    SENDING_MTA_IP_FIELD_NUMBER: _ClassVar[int]
+    SUCCESS_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    additional_information: str
+    domain: str
+    failure_reason_code: str
+    mx_host: str
+    receiving_ip: str
+    receiving_mx_helo: str
+    result_type: str
+    sending_mta_ip: str
+    success: bool
+    time: _timestamp_pb2.Timestamp
+    def __init__(self, domain: _Optional[str] = ..., mx_host: _Optional[str] = ..., receiving_ip: _Optional[str] = ..., sending_mta_ip: _Optional[str] = ..., receiving_mx_helo: _Optional[str] = ..., success: bool = ..., result_type: _Optional[str] = ..., failure_reason_code: _Optional[str] = ..., additional_information: _Optional[str] = ..., time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
 class StreamError(_message.Message):
     __slots__ = ["code", "message"]
     CODE_FIELD_NUMBER: _ClassVar[int]
@@ -183,6 +255,30 @@ class StreamError(_message.Message):
     code: str
     message: str
     def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
+class TlsRptCountsRequest(_message.Message):
+    __slots__ = ["domain"]
+    DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    domain: str
+    def __init__(self, domain: _Optional[str] = ...) -> None: ...
+
+class TlsRptCountsResponse(_message.Message):
+    __slots__ = ["ranges"]
+    RANGES_FIELD_NUMBER: _ClassVar[int]
+    ranges: _containers.RepeatedCompositeFieldContainer[TlsRptRange]
+    def __init__(self, ranges: _Optional[_Iterable[_Union[TlsRptRange, _Mapping]]] = ...) -> None: ...
+
+class TlsRptRange(_message.Message):
+    __slots__ = ["end", "policies_json", "policy_domain", "start"]
+    END_FIELD_NUMBER: _ClassVar[int]
+    POLICIES_JSON_FIELD_NUMBER: _ClassVar[int]
+    POLICY_DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    end: _timestamp_pb2.Timestamp
+    policies_json: str
+    policy_domain: str
+    start: _timestamp_pb2.Timestamp
+    def __init__(self, policy_domain: _Optional[str] = ..., start: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., policies_json: _Optional[str] = ...) -> None: ...
 
 class TlsaRecord(_message.Message):
     __slots__ = ["data", "matching_type", "selector", "unusable_reason", "usable", "usage"]

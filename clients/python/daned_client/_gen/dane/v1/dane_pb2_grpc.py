@@ -35,6 +35,21 @@ class DaneServiceStub(object):
                 request_serializer=dane_dot_v1_dot_dane__pb2.VerifyPeerRequest.SerializeToString,
                 response_deserializer=dane_dot_v1_dot_dane__pb2.VerifyPeerResponse.FromString,
                 )
+        self.ReportSessions = channel.unary_unary(
+                '/dane.v1.DaneService/ReportSessions',
+                request_serializer=dane_dot_v1_dot_dane__pb2.ReportSessionsRequest.SerializeToString,
+                response_deserializer=dane_dot_v1_dot_dane__pb2.ReportSessionsResponse.FromString,
+                )
+        self.SendReports = channel.unary_unary(
+                '/dane.v1.DaneService/SendReports',
+                request_serializer=dane_dot_v1_dot_dane__pb2.SendReportsRequest.SerializeToString,
+                response_deserializer=dane_dot_v1_dot_dane__pb2.SendReportsResponse.FromString,
+                )
+        self.TlsRptCounts = channel.unary_unary(
+                '/dane.v1.DaneService/TlsRptCounts',
+                request_serializer=dane_dot_v1_dot_dane__pb2.TlsRptCountsRequest.SerializeToString,
+                response_deserializer=dane_dot_v1_dot_dane__pb2.TlsRptCountsResponse.FromString,
+                )
 
 
 class DaneServiceServicer(object):
@@ -113,6 +128,43 @@ class DaneServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReportSessions(self, request, context):
+        """ReportSessions takes the TLS outcomes of an MTA's own SMTP sessions,
+        in batches, for daned's TLS reports (RFC 8460). daned attaches to each
+        the policy it was held to, from its verdict of the domain (validating
+        it when none is cached): the TLSA RRset of the MX host for DANE, whose
+        policy domain is the MX host (RFC 8460 §4.4); else the domain's
+        MTA-STS policy; else no-policy-found. Each result is counted, or
+        refused with its reason; none is counted in part. FAILED_PRECONDITION
+        when TLS reporting is off (daned --tlsrpt); INVALID_ARGUMENT for a
+        batch of more than 10,000 results.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SendReports(self, request, context):
+        """SendReports reports the periods that have ended now, instead of after
+        their random delay, and the current period too when
+        include_current_period is set (its later sessions then go in a report
+        of their own); then it attempts every report not yet delivered and
+        returns each attempt's outcome. Reports already delivered are never
+        sent again. FAILED_PRECONDITION when TLS reporting is off.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TlsRptCounts(self, request, context):
+        """TlsRptCounts returns the counts not yet reported whose policy domain
+        is the given domain or under it (a DANE policy domain is an MX host),
+        as the reports will show them. FAILED_PRECONDITION when TLS reporting
+        is off.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DaneServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -135,6 +187,21 @@ def add_DaneServiceServicer_to_server(servicer, server):
                     servicer.VerifyPeer,
                     request_deserializer=dane_dot_v1_dot_dane__pb2.VerifyPeerRequest.FromString,
                     response_serializer=dane_dot_v1_dot_dane__pb2.VerifyPeerResponse.SerializeToString,
+            ),
+            'ReportSessions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportSessions,
+                    request_deserializer=dane_dot_v1_dot_dane__pb2.ReportSessionsRequest.FromString,
+                    response_serializer=dane_dot_v1_dot_dane__pb2.ReportSessionsResponse.SerializeToString,
+            ),
+            'SendReports': grpc.unary_unary_rpc_method_handler(
+                    servicer.SendReports,
+                    request_deserializer=dane_dot_v1_dot_dane__pb2.SendReportsRequest.FromString,
+                    response_serializer=dane_dot_v1_dot_dane__pb2.SendReportsResponse.SerializeToString,
+            ),
+            'TlsRptCounts': grpc.unary_unary_rpc_method_handler(
+                    servicer.TlsRptCounts,
+                    request_deserializer=dane_dot_v1_dot_dane__pb2.TlsRptCountsRequest.FromString,
+                    response_serializer=dane_dot_v1_dot_dane__pb2.TlsRptCountsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -212,5 +279,56 @@ class DaneService(object):
         return grpc.experimental.unary_unary(request, target, '/dane.v1.DaneService/VerifyPeer',
             dane_dot_v1_dot_dane__pb2.VerifyPeerRequest.SerializeToString,
             dane_dot_v1_dot_dane__pb2.VerifyPeerResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ReportSessions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/dane.v1.DaneService/ReportSessions',
+            dane_dot_v1_dot_dane__pb2.ReportSessionsRequest.SerializeToString,
+            dane_dot_v1_dot_dane__pb2.ReportSessionsResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def SendReports(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/dane.v1.DaneService/SendReports',
+            dane_dot_v1_dot_dane__pb2.SendReportsRequest.SerializeToString,
+            dane_dot_v1_dot_dane__pb2.SendReportsResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def TlsRptCounts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/dane.v1.DaneService/TlsRptCounts',
+            dane_dot_v1_dot_dane__pb2.TlsRptCountsRequest.SerializeToString,
+            dane_dot_v1_dot_dane__pb2.TlsRptCountsResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)

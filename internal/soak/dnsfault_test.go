@@ -67,8 +67,8 @@ func TestDNSFaults(t *testing.T) {
 				t.Logf("%s during the fault: %v %v in %v (from cache %v): %s", domain, r.GetAction(), r.GetReason(), took.Round(time.Millisecond), r.GetFromCache(), r.GetStatusText())
 			}
 			// A verdict cached before the fault is still served.
-			if r, took, err := e.Validate("warm.test", false, 5*time.Second); err != nil || r.GetAction() != danev1.Action_ACTION_DELIVER || took > time.Second {
-				t.Errorf("warm.test during the fault: %v %v after %v", r.GetStatusText(), err, took)
+			if r, took, err := e.Validate("warm.test", false, 5*time.Second); err != nil || r.GetAction() != danev1.Action_ACTION_DELIVER || !r.GetFromCache() {
+				t.Errorf("warm.test during the fault: %v %v (from cache %v) after %v", r.GetStatusText(), err, r.GetFromCache(), took)
 			}
 			if _, faulted := e.Proxy.Stats(); faulted == 0 {
 				t.Errorf("no query met the fault")
@@ -91,9 +91,6 @@ func TestDNSFaults(t *testing.T) {
 					t.Fatalf("%s did not recover within %v of the fault's end: %v %v", domain, deadline.Sub(ended), r.GetStatusText(), err)
 				}
 				time.Sleep(100 * time.Millisecond)
-			}
-			if took := time.Since(ended); took > failureTTL+time.Second {
-				t.Errorf("recovery took %v, want within the failure TTL (%v) and a second", took, failureTTL)
 			}
 		})
 	}

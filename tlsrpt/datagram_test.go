@@ -252,3 +252,17 @@ func FuzzParseDatagram(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkParseDatagram(b *testing.B) {
+	in, err := os.ReadFile(filepath.Join("testdata", "datagram", "failure-certificate-host-mismatch.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(in)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := tlsrpt.ParseDatagram(in, arrival); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -15,13 +15,13 @@
 // (default 10) whatever its receive buffer; past that a sender's
 // sendto fails with EAGAIN, and libtlsrpt sends with MSG_DONTWAIT, so
 // Postfix logs "Could not report TLS handshake result to tlsrpt
-// library: Resource temporarily unavailable" and the session is lost
-// without the collector ever seeing it. Such losses cannot be counted
-// here: SO_RXQ_OVFL reports nothing for AF_UNIX sockets, whose
+// library: Resource temporarily unavailable (errno 11)" and the session
+// is lost without the collector ever seeing it. Such losses cannot be
+// counted here: SO_RXQ_OVFL reports nothing for AF_UNIX sockets, whose
 // datagrams are refused at the sender, not dropped at the receiver. So
 // the reader does nothing but read and queue, a stalled Sink costs
 // datagrams from the in-process queue (counted, Metrics.Dropped) rather
-// than from Postfix, and on a busy host the sysctl should be raised
-// (say net.unix.max_dgram_qlen = 1024). The receive buffer (ReadBuffer,
-// 8 MiB) is still set: it is what bounds the queue on the BSDs.
+// than from Postfix, and on a busy host the sysctl should be raised (say
+// net.unix.max_dgram_qlen = 1024). The receive buffer (ReadBuffer, 8
+// MiB) is still set: on the BSDs it is what bounds the queue.
 package collector

@@ -12,8 +12,8 @@ import (
 // The datagrams of libtlsrpt, the TLSRPT client library of sys4 that
 // Postfix 3.10 and later links (smtp_tlsrpt_enable = yes): one JSON
 // object per delivery attempt, sent to a UNIX datagram socket. Built by
-// libtlsrpt.c (github.com/sys4/libtlsrpt, 0.5.x) and read by the
-// collector of tlsrpt-reporter (github.com/sys4/tlsrpt-reporter,
+// libtlsrpt.c (github.com/sys4/libtlsrpt, 0.5.1rc2) and read by the
+// collector of tlsrpt-reporter (github.com/sys4/tlsrpt-reporter 0.6.0rc2,
 // tlsrpt_reporter/tlsrpt.py: TLSRPTCollectdSQLite._add_policy, and the
 // name maps in TLSRPTReportd.render_report):
 //

@@ -17,15 +17,15 @@ STATICCHECK_VERSION := v0.8.2
 # FUZZ_TARGETS are PACKAGE:TARGET:COUNT, each count sized to about 8 s on
 # this 2-core machine kind (measured execs/s: Normalize ~7k, ReadReply ~18k,
 # Assess ~18k, VerifyDER ~31k, ParseRecord ~18k, ParseReply ~12k, ParsePolicy
-# ~20k, ReadNetstring ~18k). A crasher fails the run and lands in
-# PACKAGE/testdata/fuzz/TARGET; once committed it runs as a regression case
-# in every plain `go test`.
+# ~20k, ReadNetstring ~18k, ParseDatagram ~22k). A crasher fails the run
+# and lands in PACKAGE/testdata/fuzz/TARGET; once committed it runs as a
+# regression case in every plain `go test`.
 # FUZZTIME, when set (say FUZZTIME=2000000x), replaces every target's count.
 FUZZTIME ?=
 FUZZ_TARGETS := ./dnsname:FuzzNormalize:60000x ./probe:FuzzReadReply:150000x \
 	./dane:FuzzAssess:150000x ./dane:FuzzVerifyDER:250000x ./dane:FuzzParseRecord:150000x \
 	./resolver:FuzzParseReply:100000x ./mtasts:FuzzParsePolicy:150000x \
-	./socketmap:FuzzReadNetstring:150000x
+	./socketmap:FuzzReadNetstring:150000x ./tlsrpt:FuzzParseDatagram:175000x
 
 # Debian packages, as KIND:WHAT:PACKAGE (see scripts/apt-deps.sh).
 # The build: embedded DNSSEC validation links libunbound.

@@ -1,5 +1,6 @@
 // Package tlsrpt is SMTP TLS Reporting (RFC 8460) for a fleet: the
-// sessions MTAs report (Session), their aggregation per period, policy
+// sessions MTAs report (Session), the datagrams Postfix's TLSRPT library
+// sends them in (ParseDatagram), their aggregation per period, policy
 // domain and policy (Aggregator, durable in the state store), the JSON
 // report of RFC 8460 §4.4 (Report), and the reporting policy a domain
 // publishes at _smtp._tls (ParseRecord).

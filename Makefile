@@ -17,15 +17,17 @@ STATICCHECK_VERSION := v0.8.2
 # FUZZ_TARGETS are PACKAGE:TARGET:COUNT, each count sized to about 8 s on
 # this 2-core machine kind (measured execs/s: Normalize ~7k, ReadReply ~18k,
 # Assess ~18k, VerifyDER ~31k, ParseRecord ~18k, ParseReply ~12k, ParsePolicy
-# ~20k, ReadNetstring ~18k, ParseDatagram ~22k). A crasher fails the run
-# and lands in PACKAGE/testdata/fuzz/TARGET; once committed it runs as a
-# regression case in every plain `go test`.
+# ~20k, ReadNetstring ~18k, ParseDatagram ~22k, ParseRUA ~6k, tlsrpt
+# ParseRecord ~11k under load). A crasher fails the run and lands in
+# PACKAGE/testdata/fuzz/TARGET; once committed it runs as a regression case
+# in every plain `go test`.
 # FUZZTIME, when set (say FUZZTIME=2000000x), replaces every target's count.
 FUZZTIME ?=
 FUZZ_TARGETS := ./dnsname:FuzzNormalize:60000x ./probe:FuzzReadReply:150000x \
 	./dane:FuzzAssess:150000x ./dane:FuzzVerifyDER:250000x ./dane:FuzzParseRecord:150000x \
 	./resolver:FuzzParseReply:100000x ./mtasts:FuzzParsePolicy:150000x \
-	./socketmap:FuzzReadNetstring:150000x ./tlsrpt:FuzzParseDatagram:175000x
+	./socketmap:FuzzReadNetstring:150000x ./tlsrpt:FuzzParseDatagram:175000x \
+	./tlsrpt/deliver:FuzzParseRUA:50000x ./tlsrpt:FuzzParseRecord:100000x
 
 # Debian packages, as KIND:WHAT:PACKAGE (see scripts/apt-deps.sh).
 # The build: embedded DNSSEC validation links libunbound.
@@ -33,10 +35,12 @@ BUILD_DEPS := file:/usr/include/unbound.h:libunbound-dev
 # The tests: Unbound (the validating resolver of the test world), Postfix's
 # posttls-finger, iproute2 and unshare (the conformance test), protoc and the
 # gRPC Python plugin (client generation), Debian's Python gRPC modules and
-# Node with npm (the Python and Node client examples).
+# Node with npm (the Python and Node client examples), aiosmtpd (the SMTP
+# relay of the TLS report delivery tests).
 TEST_DEPS := bin:unbound:unbound bin:posttls-finger:postfix bin:ip:iproute2 bin:unshare:util-linux \
 	file:/usr/bin/protoc:protobuf-compiler file:/usr/bin/grpc_python_plugin:protobuf-compiler-grpc \
-	py:grpc:python3-grpcio py:google.protobuf:python3-protobuf bin:node:nodejs bin:npm:npm
+	py:grpc:python3-grpcio py:google.protobuf:python3-protobuf bin:node:nodejs bin:npm:npm \
+	py:aiosmtpd:python3-aiosmtpd
 # The TypeScript client's npm packages (protoc-gen-es for generation, the
 # runtime for its tests), installed from its package-lock.json.
 TS_CLIENT := clients/typescript

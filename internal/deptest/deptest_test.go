@@ -135,6 +135,8 @@ func TestFloors(t *testing.T) {
 			forbidden: append(higher("cache", "server"), "google.golang.org/grpc")},
 		{name: "danectl runs the engine, not the gRPC server", pkg: "cmd/danectl",
 			forbidden: higher("server")},
+		{name: "report delivery knows no decision layer or front door", pkg: "tlsrpt/deliver",
+			forbidden: append(higher("engine", "cache", "server", "socketmap"), "google.golang.org/grpc")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -17,9 +17,10 @@ import (
 // dane_tlsrpt_sessions_total{policy_type,result} (result is an RFC 8460
 // result type, or "success"), dane_tlsrpt_refused_total{reason} (sessions
 // not counted), dane_tlsrpt_reports_total{outcome} and
-// dane_tlsrpt_datagrams_total{outcome} (Postfix's datagrams; outcome
-// "dropped" counts those the kernel dropped because daned did not read
-// them in time). Every count is an atomic add, read at collection. A nil
+// dane_tlsrpt_datagrams_total{outcome} (Postfix's datagrams: accepted,
+// malformed, invalid, oversize, or dropped when daned's queue of
+// datagrams read and not yet parsed was full; a datagram the kernel
+// refuses to queue fails at the sender, where Postfix logs it). Every count is an atomic add, read at collection. A nil
 // *TLSRPTMetrics records nothing.
 type TLSRPTMetrics struct {
 	counts sync.Map // tlsrptKey → *tlsrptCount
@@ -53,7 +54,7 @@ func NewTLSRPTMetrics(mp metric.MeterProvider) (*TLSRPTMetrics, error) {
 		"dane.tlsrpt.sessions":  "TLS sessions counted for TLS reports, by policy type and result type (\"success\" for a successful session).",
 		"dane.tlsrpt.refused":   "TLS session results not counted, by reason: invalid, late (their period was reported already) or future.",
 		"dane.tlsrpt.reports":   "TLS reports, by outcome: made, skipped, sent, retry, failed, no_record.",
-		"dane.tlsrpt.datagrams": "Postfix TLSRPT datagrams, by outcome: accepted, refused, dropped (by the kernel: daned did not read them in time).",
+		"dane.tlsrpt.datagrams": "Postfix TLSRPT datagrams, by outcome: accepted, malformed, invalid, oversize, dropped (daned's queue of datagrams to parse was full).",
 	}
 	insts := map[string]metric.Int64ObservableCounter{}
 	var all []metric.Observable
@@ -109,5 +110,9 @@ func (m *TLSRPTMetrics) Report(outcome string) { m.add("dane.tlsrpt.reports", ou
 // Datagram counts one datagram's outcome (collector.Metrics).
 func (m *TLSRPTMetrics) Datagram(outcome string) { m.add("dane.tlsrpt.datagrams", outcome, "", 1) }
 
-// Dropped counts datagrams the kernel dropped (collector.Metrics).
+// Sessions is part of collector.Metrics: a datagram's sessions are
+// counted one by one by the aggregator (Session), so nothing here.
+func (m *TLSRPTMetrics) Sessions(int) {}
+
+// Dropped counts datagrams dropped unparsed (collector.Metrics).
 func (m *TLSRPTMetrics) Dropped(n uint64) { m.add("dane.tlsrpt.datagrams", "dropped", "", int64(n)) }

@@ -5,6 +5,8 @@
 //	danectl check example.com            # run the engine in-process
 //	danectl check --server 127.0.0.1:8053 example.com
 //	danectl check --json example.com     # the ValidateResponse as protojson
+//	danectl tlsrpt show --server 127.0.0.1:8053 example.com
+//	danectl tlsrpt send --server 127.0.0.1:8053
 //
 // Exit status: 0 on DELIVER, 1 on DEFER or REJECT, 2 on a usage or
 // internal error.
@@ -47,6 +49,7 @@ func main() {
 }
 
 const synopsis = `Usage: danectl check DOMAIN [flags]
+       danectl tlsrpt send|show ... (danectl tlsrpt --help)
 
 Checks DOMAIN's DANE (RFC 7672) setup: MX, addresses and TLSA records with
 DNSSEC, a STARTTLS probe of every MX address, and the verdict daned gives;
@@ -56,6 +59,9 @@ Without --server the engine runs in-process with the resolver and probe
 flags below; with --server they are the server's business.`
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "tlsrpt" {
+		return runTLSRPT(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "check" {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
 			fmt.Fprintln(stdout, synopsis)

@@ -22,6 +22,7 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"google.golang.org/grpc"
 
+	"github.com/daned/daned/collector"
 	"github.com/daned/daned/internal/config"
 	"github.com/daned/daned/server"
 	"github.com/daned/daned/socketmap"
@@ -64,6 +65,8 @@ func run(ctx context.Context, args []string, stderr io.Writer, hup <-chan os.Sig
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	metricsListen := fs.String("metrics-listen", "127.0.0.1:9464", "Prometheus metrics endpoint (host:port, path /metrics); empty disables it")
 	socketmapListen := fs.String("socketmap-listen", "", "Postfix socketmap policy server (smtp_tls_policy_maps = socketmap:inet:HOST:PORT:QUERY): host:port, or a Unix socket path for a chrooted Postfix; plaintext, so a host:port off loopback needs --insecure-listen; empty: off")
+	var rpt config.TLSRPTFlags
+	rpt.Register(fs)
 	var tr transport
 	tr.register(fs)
 	fs.Usage = config.Usage(fs, "Usage: daned [flags]\n\ndaned answers DANE (RFC 7672) delivery questions for a mail fleet over gRPC.")
@@ -114,7 +117,33 @@ func run(ctx context.Context, args []string, stderr io.Writer, hup <-chan os.Sig
 			return err
 		}
 	}
-	srv, err := server.New(server.Config{Verdicts: built.Verdicts, Logger: logger, Metrics: tel.Metrics})
+	rptMetrics, err := telemetry.NewTLSRPTMetrics(tel.MeterProvider)
+	if err != nil {
+		return err
+	}
+	reports, err := rpt.BuildTLSRPT(&ec, built, rptMetrics)
+	if err != nil {
+		return err
+	}
+	sc := server.Config{Verdicts: built.Verdicts, Logger: logger, Metrics: tel.Metrics}
+	if reports != nil {
+		// Before built.Close (deferred above): the counts are committed
+		// to the state store before it closes.
+		defer func() {
+			if err := reports.Close(); err != nil {
+				logger.Warn("closing TLS reporting", "err", err)
+			}
+		}()
+		sc.TLSRPT = reports
+		if rpt.Socket != "" {
+			dg, err := listenDatagrams(rpt.Socket, reports, rptMetrics, logger)
+			if err != nil {
+				return err
+			}
+			defer dg.Close()
+		}
+	}
+	srv, err := server.New(sc)
 	if err != nil {
 		return err
 	}
@@ -167,7 +196,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, hup <-chan os.Sig
 	}
 	logger.Info("daned serving", "listen", lis.Addr().String(), "socketmap", smAddr, "resolver", ec.Resolver, "metrics", tel.MetricsAddr, "tracing", tel.Exporting,
 		"tls", tlsSrv != nil, "mutual_tls", tlsSrv != nil && tlsSrv.MutualTLS(), "limits", limits.String(),
-		"mta_sts", ec.MTASTS, "state", stateDir)
+		"mta_sts", ec.MTASTS, "tlsrpt", rpt.Enabled, "tlsrpt_socket", rpt.Socket, "state", stateDir)
 	_ = logw.Flush() // whoever waits for this line need not wait for the batch
 
 	select {
@@ -252,4 +281,19 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
+
+// listenDatagrams starts the collector of Postfix's TLSRPT datagrams on
+// the Unix datagram socket path, counting into reports.
+func listenDatagrams(path string, reports *config.TLSRPT, m *telemetry.TLSRPTMetrics, logger *slog.Logger) (*collector.Datagrams, error) {
+	d, err := collector.New(collector.Config{Path: path, Sink: reports.Aggregator, Metrics: m, Logger: logger})
+	if err != nil {
+		return nil, fmt.Errorf("--tlsrpt-socket: %w", err)
+	}
+	go func() {
+		if err := d.Serve(); err != nil && !errors.Is(err, collector.ErrClosed) {
+			logger.Error("TLSRPT datagram collector", "err", err)
+		}
+	}()
+	return d, nil
 }

@@ -214,6 +214,9 @@ type Built struct {
 	STS      *manager.Manager
 	Store    *state.Store
 	Verdicts *cache.Validator
+	// Lookup is the resolver the engine reads through (cached in a
+	// service), for the other lookups daned makes (TLSRPT records).
+	Lookup engine.Lookuper
 
 	closer io.Closer // the embedded validator, when there is one
 }
@@ -334,6 +337,7 @@ func (c *EngineFlags) buildWith(cached, store bool) (_ *Built, err error) {
 		}
 		lookup, prober = b.DNS, b.Probes
 	}
+	b.Lookup = lookup
 	var sts engine.PolicySource
 	if c.MTASTS {
 		if err := c.buildSTS(b, lookup, store); err != nil {

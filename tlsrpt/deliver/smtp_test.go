@@ -11,8 +11,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -21,12 +19,8 @@ import (
 	"net"
 	"net/mail"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -34,112 +28,14 @@ import (
 
 	"github.com/daned/daned/internal/testca"
 	"github.com/daned/daned/internal/testcert"
+	"github.com/daned/daned/internal/testsmtp"
 	"github.com/daned/daned/tlsrpt/deliver"
 )
 
-// python is Debian's Python, which python3-aiosmtpd serves (a pyenv
-// python3 may come first on PATH).
-const python = "/usr/bin/python3"
-
 // relayHost is the name in the test relay's certificate.
-const relayHost = "relay.test"
+const relayHost = testsmtp.Host
 
-// relay is a real SMTP server, Debian's aiosmtpd with the handler in
-// testdata/tlsrptsink.py, on a free loopback port.
-type relay struct {
-	addr string
-	dir  string
-	root *testca.CA // the root of its certificate; nil without STARTTLS
-}
-
-type relayOptions struct {
-	starttls bool // offer STARTTLS (and require it before MAIL)
-	size     int  // the SIZE limit; 0 for aiosmtpd's default
-}
-
-// lockedBuffer collects a process's output while it runs.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func startRelay(t *testing.T, o relayOptions) *relay {
-	t.Helper()
-	if out, err := exec.Command(python, "-c", "import aiosmtpd").CombinedOutput(); err != nil {
-		t.Fatalf("Debian's python3-aiosmtpd is missing (%s -c 'import aiosmtpd': %v %s); `make test` installs it "+
-			"(make debian-tools), or run apt-get install python3-aiosmtpd", python, err, out)
-	}
-	rl := &relay{addr: net.JoinHostPort("127.0.0.1", freePort(t)), dir: t.TempDir()}
-	args := []string{"-m", "aiosmtpd", "-n", "-l", rl.addr, "-c", "tlsrptsink.Sink"}
-	if o.starttls {
-		now := time.Now() // the client checks against the real clock
-		rl.root = testca.New(t, "Test Relay Root", now)
-		chain, cert := rl.root.Issue(t, testca.Leaf{DNSNames: []string{relayHost}, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour)})
-		var certPEM []byte
-		for _, c := range chain {
-			certPEM = append(certPEM, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
-		}
-		keyDER, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		certFile, keyFile := filepath.Join(t.TempDir(), "cert.pem"), filepath.Join(t.TempDir(), "key.pem")
-		writeFile(t, certFile, certPEM)
-		writeFile(t, keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))
-		args = append(args, "--tlscert", certFile, "--tlskey", keyFile)
-	}
-	if o.size > 0 {
-		args = append(args, "-s", strconv.Itoa(o.size))
-	}
-	args = append(args, rl.dir)
-	testdata, err := filepath.Abs("testdata")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(python, args...)
-	cmd.Env = append(os.Environ(), "PYTHONPATH="+testdata, "PYTHONDONTWRITEBYTECODE=1")
-	out := &lockedBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-	})
-	// Ready when it accepts a connection.
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", rl.addr, time.Second)
-		if err == nil {
-			c.Close()
-			return rl
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("aiosmtpd on %s did not accept connections within 20s: %v\n%s", rl.addr, err, out)
-		}
-		select {
-		case err := <-exited:
-			exited <- err
-			t.Fatalf("aiosmtpd exited: %v\n%s", err, out)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
+func startRelay(t *testing.T, o testsmtp.Options) *testsmtp.Relay { return testsmtp.Start(t, o) }
 
 // freePort returns a loopback port nobody listened on a moment ago.
 func freePort(t *testing.T) string {
@@ -150,57 +46,6 @@ func freePort(t *testing.T) string {
 	}
 	defer ln.Close()
 	return port(t, ln.Addr())
-}
-
-func writeFile(t *testing.T, name string, data []byte) {
-	t.Helper()
-	if err := os.WriteFile(name, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// kept is one message the relay kept.
-type kept struct {
-	raw  []byte
-	meta struct {
-		MailFrom    string   `json:"mail_from"`
-		MailOptions []string `json:"mail_options"`
-		RcptTos     []string `json:"rcpt_tos"`
-		Helo        string   `json:"helo"`
-		TLS         bool     `json:"tls"`
-	}
-}
-
-func (rl *relay) messages(t *testing.T) []kept {
-	t.Helper()
-	var out []kept
-	for n := 1; ; n++ {
-		raw, err := os.ReadFile(filepath.Join(rl.dir, fmt.Sprintf("%d.eml", n)))
-		if errors.Is(err, os.ErrNotExist) {
-			return out
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		k := kept{raw: raw}
-		meta, err := os.ReadFile(filepath.Join(rl.dir, fmt.Sprintf("%d.json", n)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := json.Unmarshal(meta, &k.meta); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, k)
-	}
-}
-
-// only returns the one message the relay kept.
-func (rl *relay) only(t *testing.T) kept {
-	t.Helper()
-	m := rl.messages(t)
-	if len(m) != 1 {
-		t.Fatalf("the relay kept %d messages, want 1", len(m))
-	}
-	return m[0]
 }
 
 // checkMessage checks the report mail of RFC 8460 §5.3.1 to the
@@ -285,30 +130,30 @@ func checkMessage(t *testing.T, raw []byte, to []string, r deliver.Report, repor
 	}
 }
 
-func mailConfig(rl *relay) deliver.Config {
-	cfg := deliver.Config{SMTPRelay: rl.addr, From: fromAddr}
-	if rl.root != nil {
-		cfg.SMTPTLS = &tls.Config{RootCAs: rl.root.Pool(), ServerName: relayHost}
+func mailConfig(rl *testsmtp.Relay) deliver.Config {
+	cfg := deliver.Config{SMTPRelay: rl.Addr, From: fromAddr}
+	if rl.Root != nil {
+		cfg.SMTPTLS = &tls.Config{RootCAs: rl.Root.Pool(), ServerName: relayHost}
 	}
 	return cfg
 }
 
 func TestMailPlain(t *testing.T) {
-	rl := startRelay(t, relayOptions{})
+	rl := startRelay(t, testsmtp.Options{})
 	d := newDeliverer(t, mailConfig(rl))
 	r, js := testReport(t)
 	if err := d.Deliver(context.Background(), "mailto:tlsrpt@example.com", r); err != nil {
 		t.Fatal(err)
 	}
-	m := rl.only(t)
-	if m.meta.TLS {
+	m := rl.Only(t)
+	if m.Meta.TLS {
 		t.Error("TLS, but the relay offers no STARTTLS")
 	}
-	if m.meta.MailFrom != fromAddr || !slices.Equal(m.meta.RcptTos, []string{"tlsrpt@example.com"}) || m.meta.Helo != submitter {
-		t.Errorf("envelope MAIL FROM %q RCPT TO %q EHLO %q", m.meta.MailFrom, m.meta.RcptTos, m.meta.Helo)
+	if m.Meta.MailFrom != fromAddr || !slices.Equal(m.Meta.RcptTos, []string{"tlsrpt@example.com"}) || m.Meta.Helo != submitter {
+		t.Errorf("envelope MAIL FROM %q RCPT TO %q EHLO %q", m.Meta.MailFrom, m.Meta.RcptTos, m.Meta.Helo)
 	}
-	checkMessage(t, m.raw, []string{"tlsrpt@example.com"}, r, js)
-	if bytes.Contains(m.raw, []byte("DKIM-Signature")) {
+	checkMessage(t, m.Raw, []string{"tlsrpt@example.com"}, r, js)
+	if bytes.Contains(m.Raw, []byte("DKIM-Signature")) {
 		t.Error("signed without a DKIM key")
 	}
 }
@@ -335,7 +180,7 @@ func dkimRecord(t *testing.T, key crypto.Signer) string {
 // without it), the client verifies its certificate, and the mail it gets
 // carries a DKIM signature that verifies against the published key.
 func TestMailSTARTTLSAndDKIM(t *testing.T) {
-	rl := startRelay(t, relayOptions{starttls: true})
+	rl := startRelay(t, testsmtp.Options{STARTTLS: true})
 	tests := []struct {
 		name string
 		key  crypto.Signer
@@ -352,19 +197,19 @@ func TestMailSTARTTLSAndDKIM(t *testing.T) {
 			if err := d.Deliver(context.Background(), "mailto:tlsrpt@example.com", r); err != nil {
 				t.Fatal(err)
 			}
-			all := rl.messages(t)
+			all := rl.Messages(t)
 			if len(all) != i+1 {
 				t.Fatalf("the relay kept %d messages, want %d", len(all), i+1)
 			}
 			m := all[i]
-			if !m.meta.TLS {
+			if !m.Meta.TLS {
 				t.Error("the mail did not go over STARTTLS")
 			}
-			checkMessage(t, m.raw, []string{"tlsrpt@example.com"}, r, js)
+			checkMessage(t, m.Raw, []string{"tlsrpt@example.com"}, r, js)
 
 			record := dkimRecord(t, tt.key)
 			var asked []string
-			verifs, err := dkim.VerifyWithOptions(bytes.NewReader(m.raw), &dkim.VerifyOptions{
+			verifs, err := dkim.VerifyWithOptions(bytes.NewReader(m.Raw), &dkim.VerifyOptions{
 				LookupTXT: func(name string) ([]string, error) {
 					asked = append(asked, name)
 					if name != "tlsrpt2026._domainkey."+submitter {
@@ -394,7 +239,7 @@ func TestMailSTARTTLSAndDKIM(t *testing.T) {
 			}
 
 			// A changed report no longer verifies.
-			tampered := bytes.Replace(m.raw, []byte("TLS-Report-Domain: example.com"), []byte("TLS-Report-Domain: example.org"), 1)
+			tampered := bytes.Replace(m.Raw, []byte("TLS-Report-Domain: example.com"), []byte("TLS-Report-Domain: example.org"), 1)
 			verifs, err = dkim.VerifyWithOptions(bytes.NewReader(tampered), &dkim.VerifyOptions{
 				LookupTXT: func(string) ([]string, error) { return []string{record}, nil },
 			})
@@ -409,7 +254,7 @@ func TestMailSTARTTLSAndDKIM(t *testing.T) {
 // certificate the client does not trust gets no mail, in the clear or
 // otherwise, and the failure is temporary.
 func TestMailSTARTTLSUntrusted(t *testing.T) {
-	rl := startRelay(t, relayOptions{starttls: true})
+	rl := startRelay(t, testsmtp.Options{STARTTLS: true})
 	tests := []struct {
 		name string
 		tls  *tls.Config
@@ -420,7 +265,7 @@ func TestMailSTARTTLSUntrusted(t *testing.T) {
 		{name: "system roots", tls: &tls.Config{ServerName: relayHost}, want: "certificate signed by unknown authority"},
 		{name: "another root", tls: &tls.Config{RootCAs: testca.New(t, "Other Root", time.Now()).Pool(), ServerName: relayHost},
 			want: "certificate signed by unknown authority"},
-		{name: "wrong name", tls: &tls.Config{RootCAs: rl.root.Pool(), ServerName: "other.test"}, want: "other.test"},
+		{name: "wrong name", tls: &tls.Config{RootCAs: rl.Root.Pool(), ServerName: "other.test"}, want: "other.test"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -432,14 +277,14 @@ func TestMailSTARTTLSUntrusted(t *testing.T) {
 			wantFailure(t, err, false, tt.want)
 		})
 	}
-	if n := len(rl.messages(t)); n != 0 {
+	if n := len(rl.Messages(t)); n != 0 {
 		t.Errorf("the relay kept %d messages", n)
 	}
 }
 
 // TestMailRefusals: refused recipients, by the relay's reply.
 func TestMailRefusals(t *testing.T) {
-	rl := startRelay(t, relayOptions{})
+	rl := startRelay(t, testsmtp.Options{})
 	tests := []struct {
 		name      string
 		rua       string
@@ -455,11 +300,11 @@ func TestMailRefusals(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			before := len(rl.messages(t))
+			before := len(rl.Messages(t))
 			d := newDeliverer(t, mailConfig(rl))
 			r, _ := testReport(t)
 			err := d.Deliver(context.Background(), tt.rua, r)
-			all := rl.messages(t)
+			all := rl.Messages(t)
 			if tt.want != "" {
 				wantFailure(t, err, tt.permanent, tt.want)
 				if len(all) != before {
@@ -470,7 +315,7 @@ func TestMailRefusals(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(all) != before+1 || !slices.Equal(all[before].meta.RcptTos, tt.accepted) {
+			if len(all) != before+1 || !slices.Equal(all[before].Meta.RcptTos, tt.accepted) {
 				t.Fatalf("kept %d messages (%d before), want one to %q", len(all), before, tt.accepted)
 			}
 		})
@@ -480,7 +325,7 @@ func TestMailRefusals(t *testing.T) {
 // TestMailTooBig: a relay whose SIZE limit the mail exceeds refuses it at
 // MAIL FROM, for good.
 func TestMailTooBig(t *testing.T) {
-	rl := startRelay(t, relayOptions{size: 2000})
+	rl := startRelay(t, testsmtp.Options{Size: 2000})
 	d := newDeliverer(t, mailConfig(rl))
 	r, _ := testReport(t)
 	var big bytes.Buffer
@@ -490,7 +335,7 @@ func TestMailTooBig(t *testing.T) {
 	r.Gzip = big.Bytes()
 	err := d.Deliver(context.Background(), "mailto:tlsrpt@example.com", r)
 	wantFailure(t, err, true, "SMTP error 552")
-	if n := len(rl.messages(t)); n != 0 {
+	if n := len(rl.Messages(t)); n != 0 {
 		t.Errorf("the relay kept %d messages", n)
 	}
 }
@@ -539,5 +384,12 @@ func TestMailNoRelay(t *testing.T) {
 	wantFailure(t, err, true, "no SMTP relay is configured")
 	if !errors.Is(err, deliver.ErrNoRelay) {
 		t.Errorf("error %v does not wrap ErrNoRelay", err)
+	}
+}
+
+func writeFile(t *testing.T, name string, data []byte) {
+	t.Helper()
+	if err := os.WriteFile(name, data, 0o600); err != nil {
+		t.Fatal(err)
 	}
 }

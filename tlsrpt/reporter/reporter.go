@@ -239,14 +239,14 @@ func (r *Reporter) cut(t time.Time) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		rep := tlsrpt.Report{OrganizationName: r.cfg.Organization, DateRange: tlsrpt.DateRange{Start: c.Start, End: c.End},
+		rep := tlsrpt.Report{OrganizationName: r.cfg.Organization, DateRange: tlsrpt.DateRange{Start: c.Start, End: lastSecond(c)},
 			ContactInfo: r.cfg.Contact, ReportID: id, Policies: c.Policies}
 		gz, err := rep.Gzip()
 		if err != nil {
 			return 0, err
 		}
 		reports = append(reports, state.TLSRPTReport{Key: key(c.Start, c.PolicyDomain, ""), PolicyDomain: c.PolicyDomain,
-			ReportID: id, Begin: c.Start, End: c.End, Gzip: gz, Failures: c.Failures(), NextAttempt: now, GiveUp: now.Add(r.cfg.RetryFor)})
+			ReportID: id, Begin: c.Start, End: lastSecond(c), Gzip: gz, Failures: c.Failures(), NextAttempt: now, GiveUp: now.Add(r.cfg.RetryFor)})
 	}
 	if err := r.cfg.Aggregator.Commit(cl, reports); err != nil {
 		return 0, err
@@ -255,6 +255,15 @@ func (r *Reporter) cut(t time.Time) (int, error) {
 		r.cfg.Metrics.Report("made")
 	}
 	return len(reports), nil
+}
+
+// lastSecond is a range's end-datetime as RFC 8460 §4.4's example gives
+// it: the last second the range covers (a day ends at 23:59:59Z).
+func lastSecond(c tlsrpt.Counts) time.Time {
+	if end := c.End.Add(-time.Second); end.After(c.Start) {
+		return end
+	}
+	return c.End
 }
 
 // key identifies a report: a pending one (rua "") finds its addresses,

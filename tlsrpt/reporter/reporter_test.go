@@ -193,7 +193,7 @@ func TestPeriodReported(t *testing.T) {
 	}
 	for _, d := range got {
 		r := report(t, d)
-		if !r.DateRange.Start.Equal(day) || !r.DateRange.End.Equal(day.Add(24*time.Hour)) || r.OrganizationName != "Example Sender" ||
+		if !r.DateRange.Start.Equal(day) || !r.DateRange.End.Equal(day.Add(24*time.Hour-time.Second)) || r.OrganizationName != "Example Sender" ||
 			r.ContactInfo != "tlsrpt@sender.example" || r.ReportID != d.rep.ReportID || len(r.Policies) != 1 {
 			t.Fatalf("report %+v", r)
 		}
@@ -336,7 +336,7 @@ func TestFailuresOnlyAndSendNow(t *testing.T) {
 		t.Fatalf("with the current period: %v %+v", err, sent)
 	}
 	r := report(t, w.snd.ok()[0])
-	if !r.DateRange.End.Equal(day.Add(12*time.Hour)) || r.Policies[0].Summary.Failed != 1 {
+	if !r.DateRange.End.Equal(day.Add(12*time.Hour-time.Second)) || r.Policies[0].Summary.Failed != 1 {
 		t.Fatalf("report %+v", r)
 	}
 	if sent, _ = w.rep.SendNow(ctx, true); len(sent) != 0 {

@@ -61,14 +61,14 @@ const schemaVersion = 1
 var ErrLocked = errors.New("state store is locked by another process")
 
 var (
-	metaBucket  = []byte("meta")
-	schemaKey   = []byte("schema")
-	stsBucket   = []byte("mta-sts/v1")
+	metaBucket = []byte("meta")
+	schemaKey  = []byte("schema")
+	stsBucket  = []byte("mta-sts/v1")
 	// TLS-RPT: the aggregated sessions, and the reports made from them.
 	tlsrptCountsBucket  = []byte("tlsrpt-counts/v1")
 	tlsrptReportsBucket = []byte("tlsrpt-reports/v1")
-	allBuckets  = [][]byte{metaBucket, stsBucket, tlsrptCountsBucket, tlsrptReportsBucket}
-	errNotFound = errors.New("not found")
+	allBuckets          = [][]byte{metaBucket, stsBucket, tlsrptCountsBucket, tlsrptReportsBucket}
+	errNotFound         = errors.New("not found")
 )
 
 // DefaultDir returns the default state directory (see the package

@@ -108,7 +108,7 @@ func CheckRUA(rua string) error {
 			return fmt.Errorf("rua %q: an https: URL without a host", short(rua))
 		}
 	default:
-		return fmt.Errorf("rua %q: neither mailto: nor https:", short(rua))
+		return fmt.Errorf("rua %q: the scheme is neither mailto nor https", short(rua))
 	}
 	return nil
 }

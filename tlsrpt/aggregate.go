@@ -302,6 +302,9 @@ func (a *Aggregator) Flush() error {
 	if err != nil {
 		return err
 	}
+	if len(put) == 0 {
+		return nil
+	}
 	if err := a.cfg.Store.PutTLSRPTCounts(put, nil); err != nil {
 		a.mu.Lock()
 		for k := range put {
@@ -312,6 +315,7 @@ func (a *Aggregator) Flush() error {
 		a.mu.Unlock()
 		return err
 	}
+	a.log.Debug("tlsrpt: counts committed", slog.Int("aggregates", len(put)))
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"time"
 
@@ -208,16 +209,19 @@ func (d *Datagrams) Serve() error {
 	defer close(d.done)
 
 	queue := make(chan arrival, d.cfg.Queue)
-	parsed := make(chan struct{})
-	go func() {
-		defer close(parsed)
-		for a := range queue {
-			d.handle(a)
-		}
-	}()
+	// One parser per CPU: parsing is the collector's cost, and datagrams
+	// are counted in any order.
+	var parsers sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		parsers.Go(func() {
+			for a := range queue {
+				d.handle(a)
+			}
+		})
+	}
 	err := d.read(queue)
 	close(queue)
-	<-parsed
+	parsers.Wait()
 	return err
 }
 

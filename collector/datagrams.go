@@ -73,6 +73,10 @@ type Config struct {
 	// while the Sink is busy; past it they are dropped and counted. 0
 	// means 1024. Each holds its bytes only, a few hundred from Postfix.
 	Queue int
+	// Parsers is how many datagrams are parsed and counted at once; 0
+	// means one per CPU (GOMAXPROCS). With more than one, the sink sees
+	// datagrams in no particular order.
+	Parsers int
 	// Now gives the arrival time of a datagram, which is its sessions'
 	// time (datagrams carry none), and the clock of the rate-limited
 	// warning; nil means time.Now.
@@ -118,11 +122,14 @@ func New(cfg Config) (*Datagrams, error) {
 	if cfg.Sink == nil {
 		return nil, errors.New("collector: a sink is required")
 	}
-	if cfg.ReadBuffer < 0 || cfg.Queue < 0 {
-		return nil, errors.New("collector: ReadBuffer and Queue must not be negative")
+	if cfg.ReadBuffer < 0 || cfg.Queue < 0 || cfg.Parsers < 0 {
+		return nil, errors.New("collector: ReadBuffer, Queue and Parsers must not be negative")
 	}
 	if cfg.ReadBuffer == 0 {
 		cfg.ReadBuffer = 8 << 20
+	}
+	if cfg.Parsers == 0 {
+		cfg.Parsers = runtime.GOMAXPROCS(0)
 	}
 	if cfg.Queue == 0 {
 		cfg.Queue = 1024
@@ -209,10 +216,9 @@ func (d *Datagrams) Serve() error {
 	defer close(d.done)
 
 	queue := make(chan arrival, d.cfg.Queue)
-	// One parser per CPU: parsing is the collector's cost, and datagrams
-	// are counted in any order.
+	// Parsing is the collector's cost: one parser per CPU by default.
 	var parsers sync.WaitGroup
-	for range runtime.GOMAXPROCS(0) {
+	for range d.cfg.Parsers {
 		parsers.Go(func() {
 			for a := range queue {
 				d.handle(a)

@@ -203,7 +203,7 @@ func send(t testing.TB, path string, datagrams ...string) {
 
 func TestSessionsReachTheSink(t *testing.T) {
 	s, m, clk := newSink(), newMetrics(), newClock()
-	d := start(t, collector.Config{Sink: s, Metrics: m, Now: clk.Now})
+	d := start(t, collector.Config{Sink: s, Metrics: m, Now: clk.Now, Parsers: 1}) // one parser: in order
 	send(t, d.Path(), successTLSA, failureSTS)
 
 	got := s.next(t)
@@ -222,6 +222,31 @@ func TestSessionsReachTheSink(t *testing.T) {
 	})
 }
 
+// TestParsersCountEverything: with several parsers every datagram is
+// counted once, in whatever order.
+func TestParsersCountEverything(t *testing.T) {
+	const n = 100 // what the sink's channel holds
+	s, m := newSink(), newMetrics()
+	d := start(t, collector.Config{Sink: s, Metrics: m, Parsers: 4, Queue: n})
+	for range n / 2 {
+		send(t, d.Path(), successTLSA, failureSTS)
+	}
+	m.waitFor(t, "every datagram counted", func(m *metrics) bool { return m.datagrams["accepted"] == n && m.sessions == n })
+	ok, failed := 0, 0
+	for range n {
+		for _, ss := range s.next(t) {
+			if ss.Success {
+				ok++
+			} else {
+				failed++
+			}
+		}
+	}
+	if ok != n/2 || failed != n/2 {
+		t.Errorf("the sink got %d successful and %d failed sessions, want %d of each", ok, failed, n/2)
+	}
+}
+
 func TestRefusedDatagramsAreCounted(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -237,9 +262,10 @@ func TestRefusedDatagramsAreCounted(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s, m, logs := newSink(), newMetrics(), &records{}
-			d := start(t, collector.Config{Sink: s, Metrics: m, Logger: slog.New(logs)})
+			d := start(t, collector.Config{Sink: s, Metrics: m, Logger: slog.New(logs), Parsers: 1})
 			// The good datagram after the bad one arrives at the sink only
-			// once the bad one was dealt with: they are handled in order.
+			// once the bad one was dealt with: one parser handles them in
+			// order.
 			send(t, d.Path(), tt.datagram, successTLSA)
 			if got := s.next(t); len(got) != 1 || !got[0].Success {
 				t.Fatalf("the good datagram gave %+v", got)
@@ -309,7 +335,7 @@ func (s *blockingSink) Add(sessions ...tlsrpt.Session) {
 func TestSlowSinkDropsFromTheQueue(t *testing.T) {
 	s := &blockingSink{entered: make(chan struct{}, 10), release: make(chan struct{}), got: make(chan []tlsrpt.Session, 10)}
 	m, logs := newMetrics(), &records{}
-	d := start(t, collector.Config{Sink: s, Metrics: m, Queue: 1, Logger: slog.New(logs)})
+	d := start(t, collector.Config{Sink: s, Metrics: m, Queue: 1, Parsers: 1, Logger: slog.New(logs)})
 	send(t, d.Path(), successTLSA)
 	<-s.entered // the parser holds the first datagram in the sink
 	// The second waits in the queue, the third finds it full.

@@ -135,6 +135,12 @@ func TestFloors(t *testing.T) {
 			forbidden: append(higher("cache", "server"), "google.golang.org/grpc")},
 		{name: "danectl runs the engine, not the gRPC server", pkg: "cmd/danectl",
 			forbidden: higher("server")},
+		{name: "TLS-RPT's core knows no engine, decision layer or front door", pkg: "tlsrpt",
+			forbidden: append(higher("resolver", "probe", "engine", "cache", "server", "socketmap", "collector"), "google.golang.org/grpc")},
+		{name: "the TLS-RPT reporter knows no engine or front door", pkg: "tlsrpt/reporter",
+			forbidden: append(higher("engine", "cache", "server", "socketmap", "collector"), "google.golang.org/grpc")},
+		{name: "the session collector sits below the front doors", pkg: "tlsrpt/collect",
+			forbidden: append(higher("server", "socketmap", "collector"), "google.golang.org/grpc")},
 		{name: "report delivery knows no decision layer or front door", pkg: "tlsrpt/deliver",
 			forbidden: append(higher("engine", "cache", "server", "socketmap"), "google.golang.org/grpc")},
 	}

@@ -92,11 +92,12 @@ type Config struct {
 
 // Reporter makes and delivers reports. It is safe for concurrent use.
 type Reporter struct {
-	cfg  Config
-	log  *slog.Logger
-	mu   sync.Mutex // one Tick or SendNow at a time
-	due  map[time.Time]time.Time
-	kick chan struct{}
+	cfg   Config
+	log   *slog.Logger
+	mu    sync.Mutex // one Tick or SendNow at a time
+	due   map[time.Time]time.Time
+	cutTo time.Time // the boundary before which everything was reported, as far as this process knows
+	kick  chan struct{}
 }
 
 // New checks cfg and returns a Reporter.
@@ -167,15 +168,27 @@ func (r *Reporter) Tick(ctx context.Context) time.Time {
 	due, ok := r.due[boundary]
 	if !ok {
 		due = boundary.Add(r.cfg.Grace + r.cfg.Jitter(r.cfg.MaxDelay))
-		clear(r.due)
+		for b := range r.due {
+			if b.Before(boundary) {
+				delete(r.due, b)
+			}
+		}
 		r.due[boundary] = due
 	}
 	next := due
-	if !now.Before(due) {
+	switch {
+	case boundary.Compare(r.cutTo) <= 0: // reported: wait for the next boundary
+		nb := boundary.Add(period)
+		if next, ok = r.due[nb]; !ok {
+			next = nb.Add(r.cfg.Grace + r.cfg.Jitter(r.cfg.MaxDelay))
+			r.due[nb] = next
+		}
+	case !now.Before(due):
 		if _, err := r.cut(boundary); err != nil {
 			r.log.Error("tlsrpt: making reports failed; retrying in a minute", slog.Any("error", err))
 			next = now.Add(time.Minute)
 		} else {
+			r.cutTo = boundary
 			nb := boundary.Add(period)
 			next = nb.Add(r.cfg.Grace + r.cfg.Jitter(r.cfg.MaxDelay))
 			r.due[nb] = next
@@ -209,6 +222,9 @@ func (r *Reporter) SendNow(ctx context.Context, includeCurrent bool) ([]Sent, er
 	}
 	if _, err := r.cut(until); err != nil {
 		return nil, err
+	}
+	if until.After(r.cutTo) {
+		r.cutTo = until
 	}
 	var sent []Sent
 	_, err := r.deliver(ctx, true, &sent)

@@ -128,20 +128,13 @@ func (s *Store) TLSRPTClosedBefore() (time.Time, error) {
 // crash leaves either the counts (the reports are made again) or the
 // reports, never both and never neither.
 func (s *Store) PutTLSRPTReportsAndCounts(reports []TLSRPTReport, delCounts []string, closedBefore time.Time) error {
-	enc := make([][]byte, len(reports))
-	for i, r := range reports {
-		b, err := json.Marshal(r)
-		if err != nil {
-			return fmt.Errorf("state: encoding TLS-RPT report %s: %w", r.Key, err)
-		}
-		enc[i] = b
+	put, err := encodeReports(reports)
+	if err != nil {
+		return err
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		rb := tx.Bucket(tlsrptReportsBucket)
-		for i, r := range reports {
-			if err := rb.Put([]byte(r.Key), enc[i]); err != nil {
-				return err
-			}
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		if err := put(tx); err != nil {
+			return err
 		}
 		cb := tx.Bucket(tlsrptCountsBucket)
 		for _, k := range delCounts {
@@ -164,28 +157,40 @@ func (s *Store) PutTLSRPTReportsAndCounts(reports []TLSRPTReport, delCounts []st
 // ReplaceTLSRPTReport removes the report stored under old and stores
 // each of reports, in one transaction.
 func (s *Store) ReplaceTLSRPTReport(old string, reports []TLSRPTReport) error {
+	put, err := encodeReports(reports)
+	if err != nil {
+		return err
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(tlsrptReportsBucket).Delete([]byte(old)); err != nil {
+			return err
+		}
+		return put(tx)
+	})
+	if err != nil {
+		return fmt.Errorf("state: writing TLS-RPT reports: %w", err)
+	}
+	return nil
+}
+
+// encodeReports encodes reports before a transaction and returns what
+// stores them in one.
+func encodeReports(reports []TLSRPTReport) (func(*bolt.Tx) error, error) {
 	enc := make([][]byte, len(reports))
 	for i, r := range reports {
 		b, err := json.Marshal(r)
 		if err != nil {
-			return fmt.Errorf("state: encoding TLS-RPT report %s: %w", r.Key, err)
+			return nil, fmt.Errorf("state: encoding TLS-RPT report %s: %w", r.Key, err)
 		}
 		enc[i] = b
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	return func(tx *bolt.Tx) error {
 		rb := tx.Bucket(tlsrptReportsBucket)
-		if err := rb.Delete([]byte(old)); err != nil {
-			return err
-		}
 		for i, r := range reports {
 			if err := rb.Put([]byte(r.Key), enc[i]); err != nil {
 				return err
 			}
 		}
 		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("state: writing TLS-RPT reports: %w", err)
-	}
-	return nil
+	}, nil
 }

@@ -80,21 +80,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	timeout := fs.Duration("timeout", 60*time.Second, "deadline of the whole check")
 	fs.Usage = config.Usage(fs, synopsis)
 
-	// Flags may come before or after the domain.
-	var domains []string
-	rest := args[1:]
-	for {
-		if err := config.Parse(fs, rest); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return exitDeliver
-			}
-			return exitError
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		domains = append(domains, fs.Arg(0))
-		rest = fs.Args()[1:]
+	domains, code, ok := parseOperands(fs, args[1:])
+	if !ok {
+		return code
 	}
 	if len(domains) != 1 {
 		fmt.Fprintln(stderr, "danectl: check takes exactly one DOMAIN")
@@ -152,4 +140,24 @@ func describe(err error) string {
 		return fmt.Sprintf("%s (%s)", s.Message(), s.Code())
 	}
 	return err.Error()
+}
+
+// parseOperands parses args with fs, flags before or after the operands,
+// and returns the operands. When it returns !ok the command ends with
+// code: help was asked for (0), or a flag was wrong (2, reported on
+// fs's output).
+func parseOperands(fs *flag.FlagSet, args []string) (operands []string, code int, ok bool) {
+	for {
+		if err := config.Parse(fs, args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, exitDeliver, false
+			}
+			return nil, exitError, false
+		}
+		if fs.NArg() == 0 {
+			return operands, 0, true
+		}
+		operands = append(operands, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
 }

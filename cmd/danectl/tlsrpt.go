@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -48,20 +47,9 @@ func runTLSRPT(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	asJSON := fs.Bool("json", false, "show: print each period's policies as the report's JSON")
 	timeout := fs.Duration("timeout", 5*time.Minute, "deadline of the call")
 	fs.Usage = config.Usage(fs, tlsrptSynopsis)
-	var operands []string
-	rest := args[1:]
-	for {
-		if err := config.Parse(fs, rest); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return exitDeliver
-			}
-			return exitError
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		operands = append(operands, fs.Arg(0))
-		rest = fs.Args()[1:]
+	operands, code, ok := parseOperands(fs, args[1:])
+	if !ok {
+		return code
 	}
 	if (cmd == "show") != (len(operands) == 1) || len(operands) > 1 {
 		fmt.Fprintln(stderr, "danectl: tlsrpt show takes one DOMAIN, tlsrpt send none")

@@ -27,7 +27,7 @@ FUZZ_TARGETS := ./dnsname:FuzzNormalize:60000x ./probe:FuzzReadReply:150000x \
 	./dane:FuzzAssess:150000x ./dane:FuzzVerifyDER:250000x ./dane:FuzzParseRecord:150000x \
 	./resolver:FuzzParseReply:100000x ./mtasts:FuzzParsePolicy:150000x \
 	./socketmap:FuzzReadNetstring:150000x ./tlsrpt:FuzzParseDatagram:175000x \
-	./tlsrpt/deliver:FuzzParseRUA:50000x ./tlsrpt:FuzzParseRecord:100000x
+	./tlsrpt:FuzzParseRUA:50000x ./tlsrpt:FuzzParseRecord:100000x
 
 # Debian packages, as KIND:WHAT:PACKAGE (see scripts/apt-deps.sh).
 # The build: embedded DNSSEC validation links libunbound.

@@ -3,8 +3,6 @@ package tlsrpt
 import (
 	"errors"
 	"fmt"
-	"net/mail"
-	"net/url"
 	"strings"
 )
 
@@ -76,39 +74,8 @@ func ParseRecord(txts []string) (Record, error) {
 	return rec, nil
 }
 
-// CheckRUA returns why a rua entry cannot be used, or nil: it must be
-// "mailto:" with one valid address or an "https:" URL with a host
-// (RFC 8460 §3).
+// CheckRUA returns why a rua entry cannot be used, or nil (ParseRUA).
 func CheckRUA(rua string) error {
-	if len(rua) > 2048 {
-		return fmt.Errorf("rua %q…: longer than 2048 bytes", rua[:64])
-	}
-	u, err := url.Parse(rua)
-	if err != nil {
-		return fmt.Errorf("rua %q: %v", short(rua), err)
-	}
-	switch strings.ToLower(u.Scheme) {
-	case "mailto":
-		addr := u.Opaque
-		if i := strings.IndexByte(addr, '?'); i >= 0 {
-			addr = addr[:i]
-		}
-		if addr, err = url.PathUnescape(addr); err != nil {
-			return fmt.Errorf("rua %q: %v", short(rua), err)
-		}
-		if strings.Contains(addr, ",") {
-			return fmt.Errorf("rua %q: more than one address in one mailto: (list each as its own rua)", short(rua))
-		}
-		a, err := mail.ParseAddress(addr)
-		if err != nil || a.Name != "" || !strings.Contains(a.Address, "@") {
-			return fmt.Errorf("rua %q: not one mail address", short(rua))
-		}
-	case "https":
-		if u.Host == "" {
-			return fmt.Errorf("rua %q: an https: URL without a host", short(rua))
-		}
-	default:
-		return fmt.Errorf("rua %q: the scheme is neither mailto nor https", short(rua))
-	}
-	return nil
+	_, err := ParseRUA(rua)
+	return err
 }

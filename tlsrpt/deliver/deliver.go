@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/daned/daned/tlsrpt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -107,7 +108,7 @@ func New(cfg Config) (*Deliverer, error) {
 		if cfg.From == "" {
 			return nil, errors.New("tlsrpt/deliver: an SMTP relay needs a From address (--tlsrpt-from)")
 		}
-		from, err := checkAddress(cfg.From)
+		from, err := tlsrpt.CheckAddress(cfg.From)
 		if err != nil {
 			return nil, fmt.Errorf("tlsrpt/deliver: From: %v", err)
 		}
@@ -148,11 +149,11 @@ func relayTLS(c *tls.Config, host string) *tls.Config {
 // logged.
 func (d *Deliverer) Deliver(ctx context.Context, rua string, r Report) error {
 	fail := func(permanent bool, err error) error {
-		d.log.Warn("tlsrpt report not delivered", "rua", short(rua), "policy_domain", r.PolicyDomain,
+		d.log.Debug("tlsrpt report not delivered", "rua", short(rua), "policy_domain", r.PolicyDomain,
 			"report_id", r.ReportID, "permanent", permanent, "error", err)
 		return &Error{RUA: rua, Permanent: permanent, Err: err}
 	}
-	u, err := ParseRUA(rua)
+	u, err := tlsrpt.ParseRUA(rua)
 	if err != nil {
 		return fail(true, err)
 	}
@@ -176,7 +177,7 @@ func (d *Deliverer) Deliver(ctx context.Context, rua string, r Report) error {
 	if err != nil {
 		return fail(permanent, err)
 	}
-	d.log.Info("tlsrpt report delivered", "rua", short(rua), "policy_domain", r.PolicyDomain,
+	d.log.Debug("tlsrpt report delivered", "rua", short(rua), "policy_domain", r.PolicyDomain,
 		"report_id", r.ReportID, "bytes", len(r.Gzip), "detail", detail, "elapsed", time.Since(start))
 	return nil
 }

@@ -3,7 +3,7 @@
 // §5.3.2), or a mail to a mailto: URI's addresses through a configured
 // relay (RFC 8460 §5.3.1), DKIM-signed when a key is configured.
 //
-// ParseRUA says which rua URIs are usable. Deliver sends the gzip-compressed
+// tlsrpt.ParseRUA says which rua URIs are usable. Deliver sends the gzip-compressed
 // JSON report it is given (tlsrpt.Report.Gzip) as it is. Every failure is
 // an *Error that is either permanent (a bad URI or report, an SMTP 5xx
 // reply, an HTTP 4xx other than 408 and 429: sending the same report again

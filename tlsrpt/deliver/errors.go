@@ -3,12 +3,14 @@ package deliver
 import (
 	"errors"
 	"fmt"
+	"github.com/daned/daned/tlsrpt"
 )
 
 // Errors wrapped by the *Error of a permanent failure, for errors.Is.
 var (
-	// ErrBadRUA: the rua URI is not a usable https: or mailto: URI.
-	ErrBadRUA = errors.New("unusable rua URI")
+	// ErrBadRUA: the rua URI is not a usable https: or mailto: URI
+	// (tlsrpt.ParseRUA).
+	ErrBadRUA = tlsrpt.ErrBadRUA
 	// ErrBadReport: the Report is incomplete or has a field that cannot
 	// go into a mail header or file name.
 	ErrBadReport = errors.New("invalid report")

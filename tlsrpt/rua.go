@@ -1,6 +1,7 @@
-package deliver
+package tlsrpt
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"slices"
@@ -20,6 +21,9 @@ type RUA struct {
 	// https:.
 	Addresses []string
 }
+
+// ErrBadRUA wraps every reason a rua URI is refused.
+var ErrBadRUA = errors.New("unusable rua URI")
 
 // Limits on a rua URI: it comes from a stranger's DNS.
 const (
@@ -145,7 +149,7 @@ func parseMailto(rest string) ([]string, error) {
 		if err != nil {
 			return nil, fmt.Errorf("address %q: %v", r, err)
 		}
-		a, err = checkAddress(a)
+		a, err = CheckAddress(a)
 		if err != nil {
 			return nil, err
 		}
@@ -156,12 +160,12 @@ func parseMailto(rest string) ([]string, error) {
 	return addrs, nil
 }
 
-// checkAddress accepts an addr-spec whose local part is an RFC 5322
+// CheckAddress accepts an addr-spec whose local part is an RFC 5322
 // dot-atom and whose domain is a host name, all ASCII, and returns it with
 // the domain in lower case. Quoted local parts, address literals and
 // internationalized addresses (which need SMTPUTF8) are refused: TLSRPT
 // addresses are plain mailboxes.
-func checkAddress(a string) (string, error) {
+func CheckAddress(a string) (string, error) {
 	at := strings.LastIndexByte(a, '@')
 	if at < 0 {
 		return "", fmt.Errorf("address %q has no @", a)

@@ -1,4 +1,4 @@
-package deliver_test
+package tlsrpt_test
 
 import (
 	"errors"
@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/daned/daned/tlsrpt/deliver"
+	"github.com/daned/daned/tlsrpt"
 )
 
 var ruaTests = []struct {
@@ -54,15 +54,15 @@ var ruaTests = []struct {
 	{name: "mailto single label", in: "mailto:a@localhost", err: "single label"},
 	{name: "mailto bad escape", in: "mailto:a%zz@example.net", err: "invalid URL escape"},
 	{name: "mailto too many", in: "mailto:" + strings.Repeat("a@example.net,", 10) + "b@example.net", err: "11 addresses"},
-	{name: "too long", in: "https://example.net/" + strings.Repeat("x", deliver.MaxRUALength), err: "longer than"},
+	{name: "too long", in: "https://example.net/" + strings.Repeat("x", tlsrpt.MaxRUALength), err: "longer than"},
 }
 
 func TestParseRUA(t *testing.T) {
 	for _, tt := range ruaTests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := deliver.ParseRUA(tt.in)
+			got, err := tlsrpt.ParseRUA(tt.in)
 			if tt.err != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.err) || !errors.Is(err, deliver.ErrBadRUA) {
+				if err == nil || !strings.Contains(err.Error(), tt.err) || !errors.Is(err, tlsrpt.ErrBadRUA) {
 					t.Fatalf("ParseRUA(%q) = %+v, %v; want an ErrBadRUA error with %q", tt.in, got, err, tt.err)
 				}
 				return
@@ -88,9 +88,9 @@ func FuzzParseRUA(f *testing.F) {
 		f.Add(tt.in)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		r, err := deliver.ParseRUA(s)
+		r, err := tlsrpt.ParseRUA(s)
 		if err != nil {
-			if !errors.Is(err, deliver.ErrBadRUA) {
+			if !errors.Is(err, tlsrpt.ErrBadRUA) {
 				t.Fatalf("ParseRUA(%q): error %v does not wrap ErrBadRUA", s, err)
 			}
 			return
@@ -101,7 +101,7 @@ func FuzzParseRUA(f *testing.F) {
 		if r.URL != nil && (r.URL.Scheme != "https" || r.URL.Hostname() == "") {
 			t.Fatalf("ParseRUA(%q): URL %v", s, r.URL)
 		}
-		if len(r.Addresses) > deliver.MaxAddresses {
+		if len(r.Addresses) > tlsrpt.MaxAddresses {
 			t.Fatalf("ParseRUA(%q): %d addresses", s, len(r.Addresses))
 		}
 		for _, a := range r.Addresses {
@@ -109,7 +109,7 @@ func FuzzParseRUA(f *testing.F) {
 				t.Fatalf("ParseRUA(%q): address %q", s, a)
 			}
 		}
-		again, err := deliver.ParseRUA(r.String())
+		again, err := tlsrpt.ParseRUA(r.String())
 		if err != nil {
 			t.Fatalf("ParseRUA(%q).String() = %q does not parse: %v", s, r.String(), err)
 		}

@@ -63,12 +63,13 @@ type Metrics interface {
 // Aggregator counts sessions per period, policy domain and policy
 // (RFC 8460 §4.4). It is safe for concurrent use.
 type Aggregator struct {
-	cfg    AggregatorConfig
-	log    *slog.Logger
-	mu     sync.Mutex
-	aggs   map[string]*aggregate // by store key
-	dirty  map[string]struct{}
-	closed time.Time // sessions before it are not counted: their range was reported
+	cfg     AggregatorConfig
+	log     *slog.Logger
+	mu      sync.Mutex
+	aggs    map[string]*aggregate // by store key
+	dirty   map[string]struct{}
+	closed  time.Time // sessions before it are not counted: their range was reported
+	counted uint64    // sessions counted by this process, for the commit log
 
 	flushMu sync.Mutex // one commit at a time, in order
 	stop    chan struct{}
@@ -231,6 +232,7 @@ func (a *Aggregator) add(s *Session) {
 		a.aggs[key] = ag
 	}
 	a.dirty[key] = struct{}{}
+	a.counted++
 	if s.Success {
 		ag.Success++
 		a.cfg.Metrics.Session(p.Type, "success")
@@ -284,6 +286,7 @@ func (a *Aggregator) Flush() error {
 	a.flushMu.Lock()
 	defer a.flushMu.Unlock()
 	a.mu.Lock()
+	counted := a.counted
 	put := make(map[string]json.RawMessage, len(a.dirty))
 	var err error
 	for k := range a.dirty {
@@ -315,7 +318,9 @@ func (a *Aggregator) Flush() error {
 		a.mu.Unlock()
 		return err
 	}
-	a.log.Debug("tlsrpt: counts committed", slog.Int("aggregates", len(put)))
+	// sessions_counted: every session this process counted up to the
+	// commit is in the store.
+	a.log.Debug("tlsrpt: counts committed", slog.Int("aggregates", len(put)), slog.Uint64("sessions_counted", counted))
 	return nil
 }
 

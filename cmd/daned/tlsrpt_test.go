@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -147,6 +148,29 @@ func (p *process) waitLog(t *testing.T, want string, n ...int) {
 	}
 }
 
+var committedRE = regexp.MustCompile(`tlsrpt: counts committed" aggregates=\d+ sessions_counted=(\d+)`)
+
+// waitCommitted waits until the process has logged a commit of at least
+// n sessions.
+func (p *process) waitCommitted(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.After(60 * time.Second)
+	for {
+		for _, m := range committedRE.FindAllStringSubmatch(p.out.String(), -1) {
+			if c, _ := strconv.Atoi(m[1]); c >= n {
+				return
+			}
+		}
+		select {
+		case <-p.done:
+			t.Fatalf("daned exited before committing %d sessions:\n%s", n, p.out.String())
+		case <-deadline:
+			t.Fatalf("daned did not commit %d sessions within 60 s:\n%s", n, p.out.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
 // kill stops the process with SIGKILL: nothing is flushed or closed.
 func (p *process) kill() {
 	_ = p.cmd.Process.Kill()
@@ -205,8 +229,14 @@ func TestTLSRPTEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
-	// The sessions of the day, over gRPC.
-	at := timestamppb.New(time.Now().Add(-time.Minute))
+	// The sessions of the day, over gRPC, a minute ago unless that was
+	// yesterday.
+	now := time.Now().UTC()
+	sessionTime := now
+	if now.Sub(now.Truncate(24*time.Hour)) > time.Minute {
+		sessionTime = now.Add(-time.Minute)
+	}
+	at := timestamppb.New(sessionTime)
 	var batch []*danev1.SessionResult
 	add := func(n int, r *danev1.SessionResult) {
 		for range n {
@@ -273,9 +303,9 @@ func TestTLSRPTEndToEnd(t *testing.T) {
 	if s, f := summary(c, "rpt.test"); s != 5 || f != 3 {
 		t.Fatalf("rpt.test counts %d/%d, want 5/3", s, f)
 	}
-	// kill -9 once the counts are committed: nothing is lost.
-	commits := strings.Count(d.out.String(), "tlsrpt: counts committed")
-	d.waitLog(t, "tlsrpt: counts committed", commits+1)
+	// kill -9 once every session counted is committed (12 over gRPC, 4
+	// from datagrams): nothing is lost.
+	d.waitCommitted(t, 16)
 	d.kill()
 	d = startProcess(t, bin, env, args)
 	c = api(d)

@@ -9,12 +9,10 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"strings"
 	"time"
 
-	"github.com/miekg/dns"
-
 	"github.com/daned/daned/engine"
+	"github.com/daned/daned/mtasts/manager"
 	"github.com/daned/daned/probe"
 	"github.com/daned/daned/state"
 	"github.com/daned/daned/telemetry"
@@ -238,19 +236,18 @@ func reportClient(c *EngineFlags, lookup engine.Lookuper) *http.Client {
 }
 
 // txtRecords answers the reporter's TLSRPT lookups through daned's
-// resolver.
+// resolver, as txtLookup answers MTA-STS's. An answer that failed DNSSEC
+// validation is an error (retried), never a list of addresses to send a
+// report to.
 type txtRecords struct{ l engine.Lookuper }
 
 func (t txtRecords) LookupTXT(ctx context.Context, name string) ([]string, error) {
-	a, err := t.l.Lookup(ctx, name, dns.TypeTXT)
+	a, err := txtLookup(t).LookupTXT(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	var out []string
-	for _, rr := range a.Records {
-		if txt, ok := rr.(*dns.TXT); ok {
-			out = append(out, strings.Join(txt.Txt, ""))
-		}
+	if a.Security == manager.Bogus || a.Security == manager.Indeterminate {
+		return nil, fmt.Errorf("%s TXT: DNSSEC validation failed", name)
 	}
-	return out, nil
+	return a.Records, nil
 }

@@ -20,6 +20,13 @@
 // server that never answers, SERVFAIL for one name) are switches in a
 // [ScenarioSpec].
 //
+// The world counts what reaches it, so that a test can tell how much a
+// validation cost the destination: the queries per name and type at its
+// name servers ([World.Queries], [World.QueriesAt]) and the SMTP
+// connections and TLS handshakes per address ([World.Connections],
+// [World.Handshakes]). [World.Hold] keeps a host's sessions before their
+// banner until released, to catch a probe in the middle.
+//
 // [StartUnbound] runs a real Unbound configured with one stub-zone per
 // zone and the world's root DS as its trust anchor. The package does not
 // judge anything: it only builds the world; deciding verdicts is daned's

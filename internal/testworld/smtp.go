@@ -8,6 +8,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -80,6 +81,12 @@ type smtpServer struct {
 	tlsConf  *tls.Config
 	ln       net.Listener
 
+	// accepted counts the connections taken, whatever became of them.
+	accepted atomic.Int64
+	// gate, while set (World.Hold), holds each new session before its
+	// banner until the channel is closed.
+	gate atomic.Pointer[chan struct{}]
+
 	mu     sync.Mutex
 	conns  map[net.Conn]bool
 	snis   []string
@@ -120,6 +127,7 @@ func (s *smtpServer) serve(ln net.Listener) {
 			if err != nil {
 				return
 			}
+			s.accepted.Add(1)
 			s.mu.Lock()
 			if s.closed {
 				s.mu.Unlock()
@@ -174,6 +182,13 @@ func (s *smtpServer) handle(c net.Conn) {
 	case SlowDrip, EndlessReply:
 		s.endlessBanner(c)
 		return
+	}
+	if g := s.gate.Load(); g != nil {
+		select {
+		case <-*g:
+		case <-s.done:
+			return
+		}
 	}
 	if s.delay > 0 {
 		select {

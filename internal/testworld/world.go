@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -692,6 +693,92 @@ func (w *World) SNISeen(host string) []string {
 	var out []string
 	for _, s := range w.servers[strings.TrimSuffix(strings.ToLower(host), ".")] {
 		out = append(out, s.sniSeen()...)
+	}
+	return out
+}
+
+// Connections returns how many TCP connections the SMTP server at addr
+// (one of a Host's Addrs) accepted: every probe of that address is one,
+// whether or not it reached STARTTLS. It is 0 for an address nobody
+// listens on.
+func (w *World) Connections(addr netip.AddrPort) int64 {
+	if s := w.smtpAt(addr); s != nil {
+		return s.accepted.Load()
+	}
+	return 0
+}
+
+// Handshakes returns how many TLS handshakes (ClientHellos) the SMTP
+// server at addr received.
+func (w *World) Handshakes(addr netip.AddrPort) int64 {
+	if s := w.smtpAt(addr); s != nil {
+		return int64(len(s.sniSeen()))
+	}
+	return 0
+}
+
+// Hold makes the SMTP servers of host ("mx.ee-spki.test") hold every
+// session they accept from now on before the banner (a probe waits
+// there), until release is called: then the held sessions and every later
+// one go on as usual. Servers in modes that never reach the banner
+// (Tarpit, SlowDrip, EndlessReply) are not affected. release is
+// idempotent.
+func (w *World) Hold(host string) (release func()) {
+	gate := make(chan struct{})
+	servers := w.servers[strings.TrimSuffix(strings.ToLower(host), ".")]
+	for _, s := range servers {
+		s.gate.Store(&gate)
+	}
+	return sync.OnceFunc(func() {
+		for _, s := range servers {
+			s.gate.CompareAndSwap(&gate, nil)
+		}
+		close(gate)
+	})
+}
+
+func (w *World) smtpAt(addr netip.AddrPort) *smtpServer {
+	addr = netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())
+	for _, s := range w.smtpSrv {
+		if a, err := netip.ParseAddrPort(s.ln.Addr().String()); err == nil && a == addr {
+			return s
+		}
+	}
+	return nil
+}
+
+// Question is a name and type a name server of the world was asked.
+type Question struct {
+	Name string // fully qualified, lower case ("mx.ee-spki.test.")
+	Type uint16 // dns.TypeA, …
+}
+
+// Queries returns how many queries for name and qtype reached the
+// world's authoritative servers, over UDP and TCP, summed over every
+// zone's server (a referral from a parent counts too).
+func (w *World) Queries(name string, qtype uint16) int64 {
+	k := rrKey{dns.CanonicalName(name), qtype}
+	var n int64
+	for _, z := range w.zones {
+		n += z.queries(k)
+	}
+	return n
+}
+
+// QueriesAt returns every question the server of zone ("ee-spki.test")
+// was asked, with how often.
+func (w *World) QueriesAt(zone string) map[Question]int64 {
+	origin := dns.CanonicalName(zone)
+	out := map[Question]int64{}
+	for _, z := range w.zones {
+		if z.origin != origin {
+			continue
+		}
+		z.asked.Range(func(k, v any) bool {
+			rk := k.(rrKey)
+			out[Question{rk.name, rk.rtype}] = v.(*atomic.Int64).Load()
+			return true
+		})
 	}
 	return out
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -107,6 +108,9 @@ type zone struct {
 	// blocked holds the rrKeys World.BlockName made SERVFAIL after the
 	// world started: the one thing that changes while it is served.
 	blocked sync.Map
+	// asked counts the questions that reached the zone's server
+	// (rrKey → *atomic.Int64), over UDP and TCP, answered or not.
+	asked sync.Map
 }
 
 func newZone(origin string, signed bool, fault ZoneFault) (*zone, error) {
@@ -317,6 +321,9 @@ func canonicalCompare(a, b string) int {
 
 // ServeDNS answers one query from the zone's data.
 func (z *zone) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
+	if len(r.Question) == 1 {
+		z.count(rrKey{dns.CanonicalName(r.Question[0].Name), r.Question[0].Qtype})
+	}
 	if z.fault == Drop {
 		return // never answer: the resolver has to time out
 	}
@@ -331,6 +338,23 @@ func (z *zone) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 		m.Truncate(size)
 	}
 	_ = w.WriteMsg(m)
+}
+
+// count adds one to the questions asked about k.
+func (z *zone) count(k rrKey) {
+	n, ok := z.asked.Load(k)
+	if !ok {
+		n, _ = z.asked.LoadOrStore(k, new(atomic.Int64))
+	}
+	n.(*atomic.Int64).Add(1)
+}
+
+// queries returns how often the zone's server was asked about k.
+func (z *zone) queries(k rrKey) int64 {
+	if n, ok := z.asked.Load(k); ok {
+		return n.(*atomic.Int64).Load()
+	}
+	return 0
 }
 
 func (z *zone) answer(r *dns.Msg) *dns.Msg {

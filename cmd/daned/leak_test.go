@@ -14,5 +14,13 @@ import (
 // each other's lock on it; TestStateDir sets one.
 func TestMain(m *testing.M) {
 	os.Setenv("DANED_STATE_DIR", "")
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(removingBuilt{m})
+}
+
+// removingBuilt runs the tests, then removes the daned binary they built.
+type removingBuilt struct{ m *testing.M }
+
+func (r removingBuilt) Run() int {
+	defer removeBuilt()
+	return r.m.Run()
 }

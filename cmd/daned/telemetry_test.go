@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -65,18 +64,6 @@ func (r *receiver) inTrace(traceID string) []*tracepb.Span {
 		}
 	}
 	return out
-}
-
-// buildDaned compiles the daned binary for tests that run it as a
-// process.
-func buildDaned(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "daned")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
 }
 
 // TestTelemetryEndToEnd runs daned as a process exporting traces over

@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"net/mail"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -105,44 +104,6 @@ func startReceiver(t *testing.T) (*reportReceiver, int, string) {
 	return rc, ln.Addr().(*net.TCPAddr).Port, roots
 }
 
-// process is daned run as a process, so that it can be killed.
-type process struct {
-	cmd  *exec.Cmd
-	out  *syncBuffer
-	addr string
-	done chan struct{}
-}
-
-func startProcess(t *testing.T, bin string, env, args []string) *process {
-	t.Helper()
-	p := &process{cmd: exec.Command(bin, args...), out: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd.Env = append(os.Environ(), env...)
-	p.cmd.Stderr = p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() { _ = p.cmd.Process.Kill(); <-p.done })
-	p.waitLog(t, "daned serving")
-	p.addr = listenRE.FindStringSubmatch(p.out.String())[1]
-	return p
-}
-
-// waitLog waits until the process has logged want.
-func (p *process) waitLog(t *testing.T, want string) {
-	t.Helper()
-	deadline := time.After(60 * time.Second)
-	for !strings.Contains(p.out.String(), want) {
-		select {
-		case <-p.done:
-			t.Fatalf("daned exited before logging %q:\n%s", want, p.out.String())
-		case <-deadline:
-			t.Fatalf("daned did not log %q within 60 s:\n%s", want, p.out.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
-
 var committedRE = regexp.MustCompile(`tlsrpt: counts committed" aggregates=\d+ sessions_counted=(\d+)`)
 
 // waitCommitted waits until the process has logged a commit of at least
@@ -164,12 +125,6 @@ func (p *process) waitCommitted(t *testing.T, n int) {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-}
-
-// kill stops the process with SIGKILL: nothing is flushed or closed.
-func (p *process) kill() {
-	_ = p.cmd.Process.Kill()
-	<-p.done
 }
 
 // TestTLSRPTEndToEnd: daned counts the sessions an MTA reports over gRPC

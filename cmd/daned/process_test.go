@@ -1,0 +1,98 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// built is the daned binary the tests run as a process, compiled once
+// per test binary into a directory TestMain removes.
+var built struct {
+	once sync.Once
+	dir  string
+	bin  string
+	err  error
+	out  []byte
+}
+
+// buildDaned compiles the daned binary (once for all tests) for tests
+// that run it as a process.
+func buildDaned(t testing.TB) string {
+	t.Helper()
+	built.once.Do(func() {
+		if built.dir, built.err = os.MkdirTemp("", "daned-test-bin-"); built.err != nil {
+			return
+		}
+		built.bin = filepath.Join(built.dir, "daned")
+		built.out, built.err = exec.Command("go", "build", "-o", built.bin, ".").CombinedOutput()
+	})
+	if built.err != nil {
+		t.Fatalf("go build: %v\n%s", built.err, built.out)
+	}
+	return built.bin
+}
+
+// removeBuilt removes the binary buildDaned compiled, if any.
+func removeBuilt() {
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
+}
+
+// process is daned run as a process, so that it can be killed.
+type process struct {
+	cmd         *exec.Cmd
+	out         *syncBuffer
+	addr        string // gRPC
+	metricsAddr string // "" when --metrics-listen is empty
+	done        chan struct{}
+}
+
+var metricsAddrRE = regexp.MustCompile(`daned serving.* metrics=([0-9.:\[\]]+)`)
+
+// startProcess runs bin with args (and env added to this process's) until
+// the test ends, and waits until it serves.
+func startProcess(t testing.TB, bin string, env, args []string) *process {
+	t.Helper()
+	p := &process{cmd: exec.Command(bin, args...), out: &syncBuffer{}, done: make(chan struct{})}
+	p.cmd.Env = append(os.Environ(), env...)
+	p.cmd.Stderr = p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() { _ = p.cmd.Process.Kill(); <-p.done })
+	p.waitLog(t, "daned serving")
+	p.addr = listenRE.FindStringSubmatch(p.out.String())[1]
+	if m := metricsAddrRE.FindStringSubmatch(p.out.String()); m != nil {
+		p.metricsAddr = m[1]
+	}
+	return p
+}
+
+// waitLog waits until the process has logged want.
+func (p *process) waitLog(t testing.TB, want string) {
+	t.Helper()
+	deadline := time.After(60 * time.Second)
+	for !strings.Contains(p.out.String(), want) {
+		select {
+		case <-p.done:
+			t.Fatalf("daned exited before logging %q:\n%s", want, p.out.String())
+		case <-deadline:
+			t.Fatalf("daned did not log %q within 60 s:\n%s", want, p.out.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// kill stops the process with SIGKILL: nothing is flushed or closed.
+func (p *process) kill() {
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}

@@ -35,7 +35,7 @@ import (
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8053", "daned address")
 	call := flag.String("call", "validate", "validate (dane.v1.DaneService/Validate) or health (grpc.health.v1.Health/Check)")
-	domain := flag.String("domain", "ee-spki.test", "domain of the Validate calls")
+	domain := flag.String("domain", "ee-spki.test", "domain of the Validate calls; several, comma-separated, are asked in turn by each caller (with a verdict cache of one entry, every call is a local miss)")
 	n := flag.Int("n", 100000, "total calls")
 	c := flag.Int("c", 50, "concurrent callers")
 	conns := flag.Int("connections", 4, "connections shared round-robin by the callers")
@@ -52,22 +52,26 @@ func run(addr, call, domain string, n, c, nconns int, maxTime time.Duration, raw
 	if n < 1 || c < 1 || nconns < 1 {
 		return fmt.Errorf("-n, -c and -connections must be at least 1")
 	}
-	var invoke func(ctx context.Context, cc *grpc.ClientConn) error
+	var invoke func(ctx context.Context, cc *grpc.ClientConn, i int) error
 	var method string
-	var req proto.Message
+	var reqs []proto.Message
 	var out func() any
 	switch call {
 	case "validate":
-		method, req = danev1.DaneService_Validate_FullMethodName, &danev1.ValidateRequest{Domain: domain}
+		method = danev1.DaneService_Validate_FullMethodName
+		for d := range strings.SplitSeq(domain, ",") {
+			reqs = append(reqs, &danev1.ValidateRequest{Domain: d})
+		}
 		out = func() any { return new(danev1.ValidateResponse) }
 	case "health":
-		method, req = healthpb.Health_Check_FullMethodName, &healthpb.HealthCheckRequest{}
+		method, reqs = healthpb.Health_Check_FullMethodName, []proto.Message{&healthpb.HealthCheckRequest{}}
 		out = func() any { return new(healthpb.HealthCheckResponse) }
 	default:
 		return fmt.Errorf("-call %q: want validate or health", call)
 	}
 	var received atomic.Int64
-	invoke = func(ctx context.Context, cc *grpc.ClientConn) error {
+	invoke = func(ctx context.Context, cc *grpc.ClientConn, i int) error {
+		req := reqs[i%len(reqs)]
 		if raw {
 			var b rawcodec.Bytes
 			err := cc.Invoke(ctx, method, req, &b)
@@ -93,8 +97,10 @@ func run(addr, call, domain string, n, c, nconns int, maxTime time.Duration, raw
 	defer cancel()
 	// Warm every connection (and daned's cache) before the clock starts.
 	for _, cc := range ccs {
-		if err := invoke(ctx, cc); err != nil {
-			return fmt.Errorf("warm-up call: %w", err)
+		for i := range reqs {
+			if err := invoke(ctx, cc, i); err != nil {
+				return fmt.Errorf("warm-up call: %w", err)
+			}
 		}
 	}
 	var left atomic.Int64
@@ -108,9 +114,9 @@ func run(addr, call, domain string, n, c, nconns int, maxTime time.Duration, raw
 		cc := ccs[w%len(ccs)]
 		lat[w] = make([]time.Duration, 0, n/c+1)
 		wg.Go(func() {
-			for left.Add(-1) >= 0 && ctx.Err() == nil {
+			for i := w; left.Add(-1) >= 0 && ctx.Err() == nil; i++ {
 				t := time.Now()
-				if err := invoke(ctx, cc); err != nil {
+				if err := invoke(ctx, cc, i); err != nil {
 					if ctx.Err() == nil { // not a call cut off by -max-time
 						errs.Add(1)
 					}
@@ -138,7 +144,7 @@ func run(addr, call, domain string, n, c, nconns int, maxTime time.Duration, raw
 			(clientCPU / time.Duration(len(all))).Round(100*time.Nanosecond))
 	}
 	if raw {
-		size += fmt.Sprintf(" bytes/response=%d", received.Load()/int64(len(all)+len(ccs)))
+		size += fmt.Sprintf(" bytes/response=%d", received.Load()/int64(len(all)+len(ccs)*len(reqs)))
 	}
 	fmt.Printf("call=%s calls=%d errors=%d c=%d connections=%d wall=%v rate=%.0f/s p50=%v p90=%v p99=%v%s\n",
 		call, len(all), errs.Load(), c, nconns, wall.Round(time.Millisecond), float64(len(all))/wall.Seconds(),

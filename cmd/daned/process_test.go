@@ -1,6 +1,8 @@
 package main
 
 import (
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +11,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 // built is the daned binary the tests run as a process, compiled once
@@ -95,4 +100,74 @@ func (p *process) waitLog(t testing.TB, want string) {
 func (p *process) kill() {
 	_ = p.cmd.Process.Kill()
 	<-p.done
+}
+
+// metric returns the sum of the samples of the counter or gauge family
+// name whose labels include labels, as the process's /metrics serves it
+// now (0 when there are none).
+func (p *process) metric(t testing.TB, name string, labels map[string]string) float64 {
+	t.Helper()
+	if p.metricsAddr == "" {
+		t.Fatal("daned serves no metrics (--metrics-listen)")
+	}
+	c := http.Client{Timeout: 30 * time.Second}
+	res, err := c.Get("http://" + p.metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(strings.NewReader(string(body)))
+	if err != nil {
+		t.Fatalf("/metrics does not parse: %v", err)
+	}
+	var total float64
+	for _, m := range fams[name].GetMetric() {
+		if hasLabels(m.GetLabel(), labels) {
+			total += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	return total
+}
+
+func hasLabels[L interface {
+	GetName() string
+	GetValue() string
+}](have []L, want map[string]string) bool {
+	for k, v := range want {
+		found := false
+		for _, l := range have {
+			if l.GetName() == k && l.GetValue() == v {
+				found = true
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+// waitMetric waits until metric(name, labels) satisfies ok, and returns
+// the value it had then.
+func (p *process) waitMetric(t testing.TB, name string, labels map[string]string, what string, ok func(float64) bool) float64 {
+	t.Helper()
+	deadline := time.After(60 * time.Second)
+	for {
+		v := p.metric(t, name, labels)
+		if ok(v) {
+			return v
+		}
+		select {
+		case <-p.done:
+			t.Fatalf("daned exited while waiting for %s%v %s:\n%s", name, labels, what, p.out.String())
+		case <-deadline:
+			t.Fatalf("%s%v is %v, not %s, after 60 s:\n%s", name, labels, v, what, p.out.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }

@@ -2,6 +2,7 @@ package cache_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,6 +19,7 @@ import (
 	"github.com/daned/daned/flight"
 	"github.com/daned/daned/internal/fakeclock"
 	"github.com/daned/daned/internal/redistest"
+	"github.com/daned/daned/resolver"
 	"github.com/daned/daned/shared"
 )
 
@@ -345,5 +347,78 @@ func TestSharedProber(t *testing.T) {
 	ps[1].ProbeReusing(ctx, ip, "other.example.com", 0, false)
 	if ups[1].calls.Load() != 1 {
 		t.Fatalf("%d probes, want 1", ups[1].calls.Load())
+	}
+}
+
+// TestSharedRefresh: of the replicas that refresh a busy verdict, one
+// validates; the others adopt its verdict.
+func TestSharedRefresh(t *testing.T) {
+	srv := redistest.Start(t, redistest.Config{})
+	clk := newClock()
+	rs := newReplicas(t, srv, 2, clk, func() *fakeEngine { return &fakeEngine{ttl: 100 * time.Second, now: clk.Now} })
+	ctx := context.Background()
+	for _, r := range rs {
+		if _, err := r.v.Decide(ctx, "busy.example", engine.Options{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clk.Advance(85 * time.Second) // in the last fifth of its life
+	if _, err := rs[0].v.Decide(ctx, "busy.example", engine.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	rs[0].v.Close() // waits for its refresh
+	if n := validations(rs); n != 2 {
+		t.Fatalf("%d validations, want the first and one refresh", n)
+	}
+	if _, err := rs[1].v.Decide(ctx, "busy.example", engine.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	rs[1].v.Close() // its refresh adopts the first replica's
+	if n := validations(rs); n != 2 {
+		t.Errorf("%d validations, want the second replica to adopt the refreshed verdict", n)
+	}
+	d, ok := rs[1].v.Cached(ctx, "busy.example", engine.Options{})
+	if !ok || d.Remaining != 100*time.Second {
+		t.Errorf("second replica holds %v with %v left, want the refreshed verdict's full 100s", ok, d.Remaining)
+	}
+}
+
+// TestSharedLookupFailure: a failed lookup is shared, with its kind, for
+// the failure TTL only.
+func TestSharedLookupFailure(t *testing.T) {
+	srv := redistest.Start(t, redistest.Config{})
+	clk := newClock()
+	var res []*cache.Resolver
+	var ups []*upstream
+	for range 2 {
+		st, err := shared.New(shared.Config{URL: srv.URL(), Secret: testSecret, Now: clk.Now, Timeout: time.Second,
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		up := &upstream{answer: func(name string, qtype uint16) (*resolver.Answer, error) {
+			return nil, &resolver.QueryError{Name: dns.Fqdn(name), Type: qtype, Kind: resolver.ErrServFail, Rcode: dns.RcodeServerFailure}
+		}}
+		r, err := cache.NewResolver(cache.ResolverConfig{Upstream: up, Now: clk.Now, Shared: st, FailureTTL: 30 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, ups = append(res, r), append(ups, up)
+	}
+	ctx := context.Background()
+	if _, err := res[0].Lookup(ctx, "broken.example", dns.TypeMX); !errors.Is(err, resolver.ErrServFail) {
+		t.Fatalf("first replica: %v", err)
+	}
+	clk.Advance(29 * time.Second)
+	if _, err := res[1].Lookup(ctx, "broken.example", dns.TypeMX); !errors.Is(err, resolver.ErrServFail) || ups[1].calls.Load() != 0 {
+		t.Fatalf("second replica: %v, %d queries; want the shared SERVFAIL", err, ups[1].calls.Load())
+	}
+	clk.Advance(time.Second)
+	if _, err := res[1].Lookup(ctx, "other.broken.example", dns.TypeMX); err == nil {
+		t.Fatal("no error")
+	}
+	if _, err := res[1].Lookup(ctx, "broken.example", dns.TypeMX); !errors.Is(err, resolver.ErrServFail) || ups[1].calls.Load() != 2 {
+		t.Fatalf("after the failure TTL: %v, %d queries; want a query of its own", err, ups[1].calls.Load())
 	}
 }

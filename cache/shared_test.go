@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/daned/daned/cache"
 	"github.com/daned/daned/dane"
@@ -420,5 +422,33 @@ func TestSharedLookupFailure(t *testing.T) {
 	}
 	if _, err := res[1].Lookup(ctx, "broken.example", dns.TypeMX); !errors.Is(err, resolver.ErrServFail) || ups[1].calls.Load() != 2 {
 		t.Fatalf("after the failure TTL: %v, %d queries; want a query of its own", err, ups[1].calls.Load())
+	}
+}
+
+// TestSharedSpanAttribute: a request answered from the shared store says
+// so in its trace.
+func TestSharedSpanAttribute(t *testing.T) {
+	srv := redistest.Start(t, redistest.Config{})
+	clk := newClock()
+	rs := newReplicas(t, srv, 2, clk, func() *fakeEngine { return &fakeEngine{ttl: time.Hour, now: clk.Now} })
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	for i, r := range rs {
+		ctx, span := tp.Tracer("test").Start(context.Background(), fmt.Sprintf("request %d", i))
+		if _, err := r.v.Decide(ctx, "traced.example", engine.Options{}); err != nil {
+			t.Fatal(err)
+		}
+		span.End()
+	}
+	shared := map[string]bool{}
+	for _, s := range rec.Ended() {
+		for _, a := range s.Attributes() {
+			if a.Key == "dane.cache.shared" && a.Value.AsBool() {
+				shared[s.Name()] = true
+			}
+		}
+	}
+	if shared["request 0"] || !shared["request 1"] {
+		t.Errorf("spans marked as answered from the shared store: %v, want request 1 only", shared)
 	}
 }

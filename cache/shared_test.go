@@ -452,3 +452,38 @@ func TestSharedSpanAttribute(t *testing.T) {
 		t.Errorf("spans marked as answered from the shared store: %v, want request 1 only", shared)
 	}
 }
+
+// TestSharedRedisHung: a Redis that accepts connections and never
+// answers costs each call --redis-timeout, then nothing while the store
+// backs off; every request is answered, by this replica.
+func TestSharedRedisHung(t *testing.T) {
+	srv := redistest.Start(t, redistest.Config{})
+	clk := newClock()
+	st, err := shared.New(shared.Config{URL: srv.URL(), Secret: testSecret, Now: clk.Now, Timeout: 50 * time.Millisecond, Backoff: time.Hour,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	e := &fakeEngine{ttl: time.Hour, now: clk.Now}
+	v := newValidator(t, cache.ValidatorConfig{Upstream: e, Size: 1000, Now: clk.Now, Shared: st,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	awaitStore(t, st, "the subscription", func(s shared.Stats) bool { return s.Subscribed })
+	srv.Pause()
+	defer srv.Resume()
+	ctx := context.Background()
+	for i := range 50 {
+		domain := fmt.Sprintf("d%d.example", i)
+		d, err := v.Decide(ctx, domain, engine.Options{})
+		if err != nil || d.Result.Domain != domain || d.Result.Verdict.Action != dane.ActionDeliver {
+			t.Fatalf("%s with Redis hung: %v %+v", domain, err, d.Result)
+		}
+	}
+	if n := e.calls.Load(); n != 50 {
+		t.Errorf("%d validations, want every request validated here", n)
+	}
+	s := st.Stats()
+	if s.Up || s.Errors["get"] == 0 || s.Skipped == 0 {
+		t.Errorf("stats %+v: want the store down, a timed-out get, and calls skipped while backing off", s)
+	}
+}

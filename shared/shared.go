@@ -669,9 +669,12 @@ func (s *Store) Invalidate(ctx context.Context, inv cache.Invalidation, keys []s
 		return
 	}
 	b := seal(s.cfg.Secret, s.invalChan, payload, s.cfg.Now().Add(invalidationLife))
-	if s.call(ctx, "publish", func(ctx context.Context) error { return s.rdb.Publish(ctx, s.invalChan, b).Err() }) == nil {
-		s.st.invalSent.Add(1)
+	if err := s.call(ctx, "publish", func(ctx context.Context) error { return s.rdb.Publish(ctx, s.invalChan, b).Err() }); err != nil {
+		s.cfg.Logger.Warn("invalidation not sent to the other replicas: the shared store is unreachable; invalidate again once it is back",
+			"domain", inv.Domain, "err", err)
+		return
 	}
+	s.st.invalSent.Add(1)
 }
 
 // subscribe listens for invalidations and lease notifications until ctx

@@ -20,10 +20,10 @@ import (
 	danev1 "github.com/daned/daned/proto/dane/v1"
 )
 
-// fleetDomains are the scenarios the replica tests validate, each of
-// whose MX addresses a validation probes: DANE-EE and DANE-TA passes, a
-// mismatch, a server without STARTTLS, two MX hosts, and fleet.test, one
-// MX host with two addresses.
+// fleetDomains are catalogue scenarios the replica tests validate, each
+// of whose MX addresses a validation probes: DANE-EE and DANE-TA passes
+// (NSEC3, digest agility, an expired leaf among them), a mismatch, a
+// server without STARTTLS, and two MX hosts.
 var fleetDomains = []string{"ee-spki", "ee-cert", "ta", "ta-intermediate", "mismatch", "nostarttls", "two-mx", "nsec3-ee", "digest-agility", "ee-expired"}
 
 // startFleetWorld starts a world of fleetDomains and unsigned.test (from
@@ -64,6 +64,9 @@ type fleet struct {
 	args []string
 }
 
+// newFleet prepares replicas of daned for w, with extra flags: the
+// embedded resolver's trust anchor and configuration (the world's stub
+// zones), probes allowed into the world, MTA-STS off.
 func newFleet(t *testing.T, w *testworld.World, extra ...string) *fleet {
 	t.Helper()
 	dir := t.TempDir()

@@ -95,6 +95,7 @@ func run(addr, call, domain string, n, c, nconns int, maxTime time.Duration, raw
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), maxTime)
 	defer cancel()
+	end, _ := ctx.Deadline()
 	// Warm every connection (and daned's cache) before the clock starts.
 	for _, cc := range ccs {
 		for i := range reqs {
@@ -106,6 +107,7 @@ func run(addr, call, domain string, n, c, nconns int, maxTime time.Duration, raw
 	var left atomic.Int64
 	left.Store(int64(n))
 	var errs atomic.Int64
+	var firstErr atomic.Value // error text
 	lat := make([][]time.Duration, c)
 	var wg sync.WaitGroup
 	serverCPU0, clientCPU0 := procCPU(pid), selfCPU()
@@ -114,11 +116,16 @@ func run(addr, call, domain string, n, c, nconns int, maxTime time.Duration, raw
 		cc := ccs[w%len(ccs)]
 		lat[w] = make([]time.Duration, 0, n/c+1)
 		wg.Go(func() {
-			for i := w; left.Add(-1) >= 0 && ctx.Err() == nil; i++ {
+			for i := w; left.Add(-1) >= 0 && ctx.Err() == nil && time.Now().Before(end); i++ {
 				t := time.Now()
 				if err := invoke(ctx, cc, i); err != nil {
-					if ctx.Err() == nil { // not a call cut off by -max-time
+					// Not a call cut off by -max-time: gRPC fails a call
+					// whose deadline has passed before the context's own
+					// timer has fired, which on a busy machine is a while
+					// of fast failures.
+					if ctx.Err() == nil && time.Now().Before(end) {
 						errs.Add(1)
+						firstErr.CompareAndSwap(nil, err.Error())
 					}
 					continue
 				}
@@ -149,6 +156,9 @@ func run(addr, call, domain string, n, c, nconns int, maxTime time.Duration, raw
 	fmt.Printf("call=%s calls=%d errors=%d c=%d connections=%d wall=%v rate=%.0f/s p50=%v p90=%v p99=%v%s\n",
 		call, len(all), errs.Load(), c, nconns, wall.Round(time.Millisecond), float64(len(all))/wall.Seconds(),
 		pct(0.50).Round(time.Microsecond), pct(0.90).Round(time.Microsecond), pct(0.99).Round(time.Microsecond), size)
+	if e := firstErr.Load(); e != nil {
+		fmt.Printf("  first error: %s\n", e)
+	}
 	return nil
 }
 

@@ -175,3 +175,23 @@ func TestDefaultFileListsEveryFlag(t *testing.T) {
 		}
 	}
 }
+
+// TestTemplateSandboxIsTheUnits keeps daned@.service's sandbox the same
+// as daned.service's, line for line, as its header promises.
+func TestTemplateSandboxIsTheUnits(t *testing.T) {
+	sandbox := func(file string) string {
+		b, err := os.ReadFile(filepath.Join(packagingDir, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := string(b)
+		start, end := strings.Index(s, "\n# Sandbox."), strings.Index(s, "\n[Install]")
+		if start < 0 || end < start {
+			t.Fatalf("%s has no sandbox section before [Install]", file)
+		}
+		return s[start:end]
+	}
+	if a, b := sandbox("daned.service"), sandbox("daned@.service"); a != b {
+		t.Fatalf("the sandbox of daned@.service differs from daned.service's:\n%s\n---\n%s", a, b)
+	}
+}

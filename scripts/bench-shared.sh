@@ -16,10 +16,13 @@
 # 3. Cold-request cost across 3 replicas: the end-to-end test that sends
 #    300 concurrent cold requests over three replicas and counts the
 #    probes per address and queries per RRset at the destination.
+# 4. What the second level adds to a miss at both levels: one replica
+#    validates a domain it has just invalidated, alone and with Redis
+#    (BenchmarkColdValidate in cmd/daned).
 #
 # BENCH_N (200000) calls per run, each run also bounded by BENCH_SECONDS
 # (10); BENCH_REPEAT (3); BENCH_CALLERS ("1 50"); BENCH_DOMAIN (ta.test);
-# BENCH_MISS_DOMAINS (ta.test,ee-spki.test); BENCH_COLD=0 skips 3.
+# BENCH_MISS_DOMAINS (ta.test,ee-spki.test); BENCH_COLD=0 skips 3 and 4.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${BENCH_N:-200000}
@@ -119,4 +122,7 @@ if [ "${BENCH_COLD:-1}" != 0 ]; then
 	echo "## 3. 300 concurrent cold requests over 3 replicas sharing Redis: cost at the destination"
 	go test -count=1 -run 'TestReplicasShareColdRequests|TestReplicasWithoutRedisEachValidate' -v ./cmd/daned/ 2>&1 |
 		grep -E '^(--- |ok|FAIL)|RRsets asked' | sed 's/^ *//'
+	echo
+	echo "## 4. a miss at both levels: Invalidate, then Validate on one replica, alone and with Redis"
+	go test -run '^$' -bench ColdValidate -benchtime 200x -count 3 ./cmd/daned/ 2>&1 | grep -E '^Benchmark'
 fi

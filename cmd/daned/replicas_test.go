@@ -29,7 +29,7 @@ var fleetDomains = []string{"ee-spki", "ee-cert", "ta", "ta-intermediate", "mism
 // startFleetWorld starts a world of fleetDomains and unsigned.test (from
 // the catalogue), fleet.test and held.test (for World.Hold), both
 // DANE-EE, fleet.test's MX host with two addresses.
-func startFleetWorld(t *testing.T) *testworld.World {
+func startFleetWorld(t testing.TB) *testworld.World {
 	t.Helper()
 	var specs []testworld.ScenarioSpec
 	for _, s := range testworld.Catalogue() {
@@ -58,7 +58,7 @@ type replica struct {
 // on its own machine would), so that what one replica looks up costs the
 // world's name servers one query no matter what the others do.
 type fleet struct {
-	t    *testing.T
+	t    testing.TB
 	w    *testworld.World
 	bin  string
 	args []string
@@ -67,7 +67,7 @@ type fleet struct {
 // newFleet prepares replicas of daned for w, with extra flags: the
 // embedded resolver's trust anchor and configuration (the world's stub
 // zones), probes allowed into the world, MTA-STS off.
-func newFleet(t *testing.T, w *testworld.World, extra ...string) *fleet {
+func newFleet(t testing.TB, w *testworld.World, extra ...string) *fleet {
 	t.Helper()
 	dir := t.TempDir()
 	ta := filepath.Join(dir, "root.ds")

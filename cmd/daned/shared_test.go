@@ -44,7 +44,7 @@ type sharedFleet struct {
 // default 100 ms deadline can pass, and a replica that finds the store
 // slow rightly validates on its own, which these tests are not about
 // (a killed Redis refuses connections at once).
-func startSharedFleet(t *testing.T, n int, extra ...string) (*sharedFleet, []*replica) {
+func startSharedFleet(t testing.TB, n int, extra ...string) (*sharedFleet, []*replica) {
 	t.Helper()
 	w := startFleetWorld(t)
 	rs := redistest.Start(t, redistest.Config{})

@@ -57,7 +57,8 @@ type Metrics interface {
 	// Report records one report's fate: "sent", "failed" (a permanent
 	// error or retries exhausted), "retry", "no_record" (the domain
 	// publishes no usable TLSRPT record), "made" or "skipped" (no
-	// failure, with FailuresOnly).
+	// failure, with FailuresOnly); and, with a Fleet, "alone" once per
+	// period this replica reported by itself.
 	Report(outcome string)
 }
 

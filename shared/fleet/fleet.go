@@ -9,16 +9,24 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Sealer authenticates the values of the shared store: Seal binds value
-// to key and to an absolute expiry; Open returns the value only when blob
-// was sealed for key with the shared secret and has not expired.
-type Sealer interface {
-	Seal(key string, value []byte, expires time.Time) ([]byte, error)
-	Open(key string, blob []byte, now time.Time) ([]byte, error)
+// Backend is the shared store's connection as this package uses it
+// (*shared.Store): its client under its per-call deadline and its
+// back-off after failures, its seal, and its key prefix.
+type Backend interface {
+	// Run calls f with the client, bounded by the store's deadline; op
+	// names the call in the store's failure counts. A store backing off
+	// after a failure returns an error without calling f.
+	Run(ctx context.Context, op string, f func(ctx context.Context, c redis.Cmdable) error) error
+	// Seal binds value to key (a whole Redis key, prefix included) and
+	// to an absolute expiry, under the shared secret.
+	Seal(key string, value []byte, expires time.Time) []byte
+	// Open returns the value of blob read at key if it was sealed for
+	// key with the shared secret and has not expired; a refusal is
+	// counted by the store.
+	Open(key string, blob []byte) ([]byte, error)
+	// Prefix begins every key ("daned:").
+	Prefix() string
 }
-
-// DefaultTimeout bounds one call when Config.Timeout is zero.
-const DefaultTimeout = 500 * time.Millisecond
 
 // DefaultPolicyTTL bounds how long a shared MTA-STS policy is kept when
 // Config.PolicyTTL is zero: a week, then the next replica that lacks it
@@ -27,20 +35,12 @@ const DefaultPolicyTTL = 7 * 24 * time.Hour
 
 // Config configures Policies and Reports.
 type Config struct {
-	// Client is the shared store's connection. Required.
-	Client redis.UniversalClient
-	// Sealer seals and opens every value. Required.
-	Sealer Sealer
-	// Prefix begins every key ("daned:"); empty: none.
-	Prefix string
-	// Timeout bounds one call (all its round trips); zero means
-	// DefaultTimeout.
-	Timeout time.Duration
+	// Store is the shared store. Required.
+	Store Backend
 	// PolicyTTL bounds a shared policy's life in the store, below its
 	// own expiry; zero means DefaultPolicyTTL.
 	PolicyTTL time.Duration
-	// Now is the clock that checks the seals' expiry; nil means
-	// time.Now.
+	// Now is the clock of expiries (the store's); nil means time.Now.
 	Now func() time.Time
 }
 
@@ -60,11 +60,8 @@ type base struct {
 }
 
 func newBase(cfg Config) (*base, error) {
-	if cfg.Client == nil || cfg.Sealer == nil {
-		return nil, errors.New("fleet: a client and a sealer are required")
-	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = DefaultTimeout
+	if cfg.Store == nil {
+		return nil, errors.New("fleet: a shared store is required")
 	}
 	if cfg.PolicyTTL <= 0 {
 		cfg.PolicyTTL = DefaultPolicyTTL
@@ -75,18 +72,25 @@ func newBase(cfg Config) (*base, error) {
 	return &base{cfg: cfg}, nil
 }
 
-// call bounds ctx by the timeout.
-func (b *base) call(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, b.cfg.Timeout)
-}
-
-// failed counts err, when it is one, and returns it.
-func (b *base) failed(err error) error {
-	if err != nil {
+// run makes one call to the store, counting a failure.
+func (b *base) run(ctx context.Context, op string, f func(ctx context.Context, c redis.Cmdable) error) error {
+	err := b.cfg.Store.Run(ctx, op, f)
+	if err != nil && !errors.Is(err, redis.Nil) {
 		b.errors.Add(1)
 	}
 	return err
 }
+
+// open opens a value, counting a refusal.
+func (b *base) open(key string, blob []byte) ([]byte, error) {
+	v, err := b.cfg.Store.Open(key, blob)
+	if err != nil {
+		b.rejected.Add(1)
+	}
+	return v, err
+}
+
+func (b *base) key(k string) string { return b.cfg.Store.Prefix() + k }
 
 // Stats returns the counts.
 func (b *base) Stats() Stats {

@@ -99,38 +99,53 @@ func (s *redisServer) client(t *testing.T) *redis.Client {
 	return c
 }
 
-// hmacSealer seals as the shared store does: an HMAC-SHA256 over the key,
-// the expiry and the value.
-type hmacSealer struct{ secret []byte }
+// backend is the shared store as the fleet uses it, over a real Redis:
+// an HMAC-SHA256 over the key, the expiry and the value.
+type backend struct {
+	c      *redis.Client
+	secret []byte
+	now    func() time.Time
+}
 
-func (h hmacSealer) mac(key string, exp int64, v []byte) []byte {
-	m := hmac.New(sha256.New, h.secret)
+func (s *redisServer) backend(t *testing.T, secret string, now func() time.Time) backend {
+	t.Helper()
+	return backend{s.client(t), []byte(secret), now}
+}
+
+func (b backend) Prefix() string { return "daned:" }
+
+func (b backend) Run(ctx context.Context, _ string, f func(context.Context, redis.Cmdable) error) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	return f(ctx, b.c)
+}
+
+func (b backend) mac(key string, exp int64, v []byte) []byte {
+	m := hmac.New(sha256.New, b.secret)
 	fmt.Fprintf(m, "%d:%s", len(key), key)
 	binary.Write(m, binary.BigEndian, exp)
 	m.Write(v)
 	return m.Sum(nil)
 }
 
-func (h hmacSealer) Seal(key string, v []byte, expires time.Time) ([]byte, error) {
+func (b backend) Seal(key string, v []byte, expires time.Time) []byte {
 	exp := expires.UnixMilli()
 	out := binary.BigEndian.AppendUint64(nil, uint64(exp))
-	out = append(out, h.mac(key, exp, v)...)
-	return append(out, v...), nil
+	out = append(out, b.mac(key, exp, v)...)
+	return append(out, v...)
 }
 
-func (h hmacSealer) Open(key string, blob []byte, now time.Time) ([]byte, error) {
+func (b backend) Open(key string, blob []byte) ([]byte, error) {
 	if len(blob) < 8+32 {
 		return nil, errors.New("short")
 	}
 	exp := int64(binary.BigEndian.Uint64(blob))
 	v := blob[40:]
-	if !hmac.Equal(blob[8:40], h.mac(key, exp, v)) {
+	if !hmac.Equal(blob[8:40], b.mac(key, exp, v)) {
 		return nil, errors.New("bad mac")
 	}
-	if now.UnixMilli() >= exp {
+	if b.now().UnixMilli() >= exp {
 		return nil, errors.New("expired")
 	}
 	return v, nil
 }
-
-var _ = context.Background

@@ -28,24 +28,26 @@ func NewPolicies(cfg Config) (*Policies, error) {
 	return &Policies{b}, nil
 }
 
-func (p *Policies) key(domain string) string { return p.cfg.Prefix + "sts:" + domain }
+func (p *Policies) policyKey(domain string) string { return p.key("sts:" + domain) }
 
 // SharedPolicy returns domain's shared policy. A value that does not open
 // or decode is an error wrapping manager.ErrSharedRejected.
 func (p *Policies) SharedPolicy(ctx context.Context, domain string) (state.STSPolicy, bool, error) {
-	ctx, cancel := p.call(ctx)
-	defer cancel()
-	k := p.key(domain)
-	blob, err := p.cfg.Client.Get(ctx, k).Bytes()
+	k := p.policyKey(domain)
+	var blob []byte
+	err := p.run(ctx, "sts_get", func(ctx context.Context, c redis.Cmdable) error {
+		var err error
+		blob, err = c.Get(ctx, k).Bytes()
+		return err
+	})
 	if errors.Is(err, redis.Nil) {
 		return state.STSPolicy{}, false, nil
 	}
 	if err != nil {
-		return state.STSPolicy{}, false, p.failed(err)
+		return state.STSPolicy{}, false, err
 	}
-	v, err := p.cfg.Sealer.Open(k, blob, p.cfg.Now())
+	v, err := p.open(k, blob)
 	if err != nil {
-		p.rejected.Add(1)
 		return state.STSPolicy{}, false, fmt.Errorf("%w: %v", manager.ErrSharedRejected, err)
 	}
 	var sp state.STSPolicy
@@ -59,8 +61,6 @@ func (p *Policies) SharedPolicy(ctx context.Context, domain string) (state.STSPo
 // PutSharedPolicy writes sp under its domain until it expires, or
 // PolicyTTL from now if that is sooner.
 func (p *Policies) PutSharedPolicy(ctx context.Context, sp state.STSPolicy) error {
-	ctx, cancel := p.call(ctx)
-	defer cancel()
 	now := p.cfg.Now()
 	exp := sp.Expires
 	if lim := now.Add(p.cfg.PolicyTTL); exp.After(lim) {
@@ -73,19 +73,17 @@ func (p *Policies) PutSharedPolicy(ctx context.Context, sp state.STSPolicy) erro
 	if err != nil {
 		return err
 	}
-	k := p.key(sp.Domain)
-	blob, err := p.cfg.Sealer.Seal(k, v, exp)
-	if err != nil {
-		return err
-	}
+	k := p.policyKey(sp.Domain)
+	blob := p.cfg.Store.Seal(k, v, exp)
 	// The expiry is a duration of this replica's clock, as the seal's is
 	// a time of it.
-	return p.failed(p.cfg.Client.Set(ctx, k, blob, ttl(exp, now)).Err())
+	return p.run(ctx, "sts_put", func(ctx context.Context, c redis.Cmdable) error {
+		return c.Set(ctx, k, blob, ttl(exp, now)).Err()
+	})
 }
 
 // DeleteSharedPolicy removes domain's shared policy.
 func (p *Policies) DeleteSharedPolicy(ctx context.Context, domain string) error {
-	ctx, cancel := p.call(ctx)
-	defer cancel()
-	return p.failed(p.cfg.Client.Del(ctx, p.key(domain)).Err())
+	k := p.policyKey(domain)
+	return p.run(ctx, "sts_delete", func(ctx context.Context, c redis.Cmdable) error { return c.Del(ctx, k).Err() })
 }

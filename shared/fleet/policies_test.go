@@ -83,8 +83,7 @@ func (w *stsWorld) LookupTXT(context.Context, string) (manager.TXTAnswer, error)
 // shared returns the shared policies over w's Redis, sealed with secret.
 func (w *stsWorld) shared(t *testing.T, secret string) *fleet.Policies {
 	t.Helper()
-	p, err := fleet.NewPolicies(fleet.Config{Client: w.redis.client(t), Sealer: hmacSealer{[]byte(secret)}, Prefix: "daned:",
-		Now: w.clock.Now, Timeout: 2 * time.Second})
+	p, err := fleet.NewPolicies(fleet.Config{Store: w.redis.backend(t, secret, w.clock.Now), Now: w.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

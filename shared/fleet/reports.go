@@ -36,102 +36,90 @@ func NewReports(cfg Config) (*Reports, error) {
 	return &Reports{b}, nil
 }
 
-func (r *Reports) key(start time.Time, what string) string {
-	return r.cfg.Prefix + "tlsrpt:" + start.UTC().Format("20060102T150405Z") + ":" + what
+func (r *Reports) periodKey(start time.Time, what string) string {
+	return r.key("tlsrpt:" + start.UTC().Format("20060102T150405Z") + ":" + what)
 }
 
 // Publish writes replica's shares and registration, in one transaction.
 func (r *Reports) Publish(ctx context.Context, start time.Time, replica string, shares tlsrpt.Shares, final string, expires time.Time) error {
-	ctx, cancel := r.call(ctx)
-	defer cancel()
-	now := r.cfg.Now()
-	life := ttl(expires, now)
-	regs, pols := r.key(start, "replicas"), r.key(start, "policies")
+	life := ttl(expires, r.cfg.Now())
+	regs, pols := r.periodKey(start, "replicas"), r.periodKey(start, "policies")
 	sealed := make(map[string][]byte, len(shares))
+	members := make([]any, 0, len(shares))
 	for pk, b := range shares {
-		k := r.key(start, "p:"+pk)
-		s, err := r.cfg.Sealer.Seal(fieldKey(k, replica), b, expires)
-		if err != nil {
-			return err
-		}
-		sealed[k] = s
+		k := r.periodKey(start, "p:"+pk)
+		sealed[k] = r.cfg.Store.Seal(fieldKey(k, replica), b, expires)
+		members = append(members, pk)
 	}
-	reg, err := r.cfg.Sealer.Seal(fieldKey(regs, replica), []byte(final), expires)
-	if err != nil {
+	reg := r.cfg.Store.Seal(fieldKey(regs, replica), []byte(final), expires)
+	return r.run(ctx, "tlsrpt_publish", func(ctx context.Context, c redis.Cmdable) error {
+		_, err := c.TxPipelined(ctx, func(pl redis.Pipeliner) error {
+			if len(members) > 0 {
+				pl.SAdd(ctx, pols, members...)
+				pl.PExpire(ctx, pols, life)
+			}
+			for k, s := range sealed {
+				pl.HSet(ctx, k, replica, s)
+				pl.PExpire(ctx, k, life)
+			}
+			pl.HSet(ctx, regs, replica, reg)
+			pl.PExpire(ctx, regs, life)
+			return nil
+		})
 		return err
-	}
-	_, err = r.cfg.Client.TxPipelined(ctx, func(pl redis.Pipeliner) error {
-		members := make([]any, 0, len(shares))
-		for pk := range shares {
-			members = append(members, pk)
-		}
-		if len(members) > 0 {
-			pl.SAdd(ctx, pols, members...)
-			pl.PExpire(ctx, pols, life)
-		}
-		for k, s := range sealed {
-			pl.HSet(ctx, k, replica, s)
-			pl.PExpire(ctx, k, life)
-		}
-		pl.HSet(ctx, regs, replica, reg)
-		pl.PExpire(ctx, regs, life)
-		return nil
 	})
-	return r.failed(err)
 }
 
 // Replicas returns the period's registered replicas whose registration
 // opens.
 func (r *Reports) Replicas(ctx context.Context, start time.Time) (map[string]string, error) {
-	ctx, cancel := r.call(ctx)
-	defer cancel()
-	k := r.key(start, "replicas")
-	all, err := r.cfg.Client.HGetAll(ctx, k).Result()
+	k := r.periodKey(start, "replicas")
+	var all map[string]string
+	err := r.run(ctx, "tlsrpt_replicas", func(ctx context.Context, c redis.Cmdable) error {
+		var err error
+		all, err = c.HGetAll(ctx, k).Result()
+		return err
+	})
 	if err != nil {
-		return nil, r.failed(err)
+		return nil, err
 	}
-	now := r.cfg.Now()
 	out := make(map[string]string, len(all))
 	for id, blob := range all {
-		v, err := r.cfg.Sealer.Open(fieldKey(k, id), []byte(blob), now)
-		if err != nil {
-			r.rejected.Add(1)
-			continue
+		if v, err := r.open(fieldKey(k, id), []byte(blob)); err == nil {
+			out[id] = string(v)
 		}
-		out[id] = string(v)
 	}
 	return out, nil
 }
 
 // Shares reads every policy's counts of the period, by replica.
 func (r *Reports) Shares(ctx context.Context, start time.Time) (map[string]tlsrpt.Shares, map[string]int, error) {
-	ctx, cancel := r.call(ctx)
-	defer cancel()
-	pks, err := r.cfg.Client.SMembers(ctx, r.key(start, "policies")).Result()
-	if err != nil {
-		return nil, nil, r.failed(err)
-	}
-	cmds := make([]*redis.MapStringStringCmd, len(pks))
-	if len(pks) > 0 {
-		_, err = r.cfg.Client.Pipelined(ctx, func(pl redis.Pipeliner) error {
+	var pks []string
+	var cmds []*redis.MapStringStringCmd
+	err := r.run(ctx, "tlsrpt_shares", func(ctx context.Context, c redis.Cmdable) error {
+		var err error
+		if pks, err = c.SMembers(ctx, r.periodKey(start, "policies")).Result(); err != nil || len(pks) == 0 {
+			return err
+		}
+		cmds = make([]*redis.MapStringStringCmd, len(pks))
+		_, err = c.Pipelined(ctx, func(pl redis.Pipeliner) error {
 			for i, pk := range pks {
-				cmds[i] = pl.HGetAll(ctx, r.key(start, "p:"+pk))
+				cmds[i] = pl.HGetAll(ctx, r.periodKey(start, "p:"+pk))
 			}
 			return nil
 		})
-		if err != nil {
-			return nil, nil, r.failed(err)
-		}
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
 	}
-	now := r.cfg.Now()
 	out := map[string]tlsrpt.Shares{}
 	rejected := map[string]int{}
 	for i, pk := range pks {
-		k := r.key(start, "p:"+pk)
+		k := r.periodKey(start, "p:"+pk)
 		for id, blob := range cmds[i].Val() {
-			v, err := r.cfg.Sealer.Open(fieldKey(k, id), []byte(blob), now)
+			v, err := r.open(fieldKey(k, id), []byte(blob))
 			if err != nil {
-				r.rejected.Add(1)
 				rejected[id]++
 				continue
 			}
@@ -167,39 +155,41 @@ return 0`)
 
 // Lease takes or renews the period's reporter lease.
 func (r *Reports) Lease(ctx context.Context, start time.Time, replica string, d time.Duration) (bool, error) {
-	ctx, cancel := r.call(ctx)
-	defer cancel()
-	n, err := leaseScript.Run(ctx, r.cfg.Client, []string{r.key(start, "lease")}, replica, max(d.Milliseconds(), 1)).Int()
-	if err != nil {
-		return false, r.failed(err)
-	}
-	return n == 1, nil
+	var n int
+	err := r.run(ctx, "tlsrpt_lease", func(ctx context.Context, c redis.Cmdable) error {
+		var err error
+		n, err = leaseScript.Run(ctx, c, []string{r.periodKey(start, "lease")}, replica, max(d.Milliseconds(), 1)).Int()
+		return err
+	})
+	return n == 1, err
 }
 
 // Release ends replica's lease.
 func (r *Reports) Release(ctx context.Context, start time.Time, replica string) error {
-	ctx, cancel := r.call(ctx)
-	defer cancel()
-	return r.failed(releaseScript.Run(ctx, r.cfg.Client, []string{r.key(start, "lease")}, replica).Err())
+	return r.run(ctx, "tlsrpt_release", func(ctx context.Context, c redis.Cmdable) error {
+		return releaseScript.Run(ctx, c, []string{r.periodKey(start, "lease")}, replica).Err()
+	})
 }
 
 // Done returns the period's done marker. One that does not open is
 // counted and treated as none: the reporter would then report again, or
 // the replicas alone, rather than drop their counts on a forged word.
 func (r *Reports) Done(ctx context.Context, start time.Time) ([]byte, error) {
-	ctx, cancel := r.call(ctx)
-	defer cancel()
-	k := r.key(start, "done")
-	blob, err := r.cfg.Client.Get(ctx, k).Bytes()
+	k := r.periodKey(start, "done")
+	var blob []byte
+	err := r.run(ctx, "tlsrpt_done", func(ctx context.Context, c redis.Cmdable) error {
+		var err error
+		blob, err = c.Get(ctx, k).Bytes()
+		return err
+	})
 	if errors.Is(err, redis.Nil) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, r.failed(err)
+		return nil, err
 	}
-	v, err := r.cfg.Sealer.Open(k, blob, r.cfg.Now())
+	v, err := r.open(k, blob)
 	if err != nil {
-		r.rejected.Add(1)
 		return nil, nil
 	}
 	return v, nil
@@ -207,12 +197,8 @@ func (r *Reports) Done(ctx context.Context, start time.Time) ([]byte, error) {
 
 // SetDone writes the period's done marker.
 func (r *Reports) SetDone(ctx context.Context, start time.Time, marker []byte, expires time.Time) error {
-	ctx, cancel := r.call(ctx)
-	defer cancel()
-	k := r.key(start, "done")
-	s, err := r.cfg.Sealer.Seal(k, marker, expires)
-	if err != nil {
-		return err
-	}
-	return r.failed(r.cfg.Client.Set(ctx, k, s, ttl(expires, r.cfg.Now())).Err())
+	k := r.periodKey(start, "done")
+	s := r.cfg.Store.Seal(k, marker, expires)
+	life := ttl(expires, r.cfg.Now())
+	return r.run(ctx, "tlsrpt_set_done", func(ctx context.Context, c redis.Cmdable) error { return c.Set(ctx, k, s, life).Err() })
 }

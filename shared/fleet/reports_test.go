@@ -126,8 +126,7 @@ func (w *fleetWorld) replica(t *testing.T, dir, secret string, mod func(*reporte
 	if err != nil {
 		t.Fatal(err)
 	}
-	fl, err := fleet.NewReports(fleet.Config{Client: w.redis.client(t), Sealer: hmacSealer{[]byte(secret)}, Prefix: "daned:",
-		Now: w.clk.Now, Timeout: 2 * time.Second})
+	fl, err := fleet.NewReports(fleet.Config{Store: w.redis.backend(t, secret, w.clk.Now), Now: w.clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -432,7 +431,7 @@ func TestForgedCountsRefused(t *testing.T) {
 	w.clk.Set(cut)
 	b.tick(t) // b cuts, hands in its final counts and leads: a has not handed in its final counts yet
 	// Someone with write access to Redis but not the secret.
-	evil, err := fleet.NewReports(fleet.Config{Client: w.redis.client(t), Sealer: hmacSealer{[]byte("guessed")}, Prefix: "daned:", Now: w.clk.Now})
+	evil, err := fleet.NewReports(fleet.Config{Store: w.redis.backend(t, "guessed", w.clk.Now), Now: w.clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -112,7 +112,6 @@ func (r *Reporter) tickFleet(ctx context.Context) time.Time {
 			next = t
 		}
 	}
-	later(r.handIn(ctx, now))
 	boundary := now.UTC().Truncate(period)
 	switch due := boundary.Add(r.cfg.Grace); {
 	case boundary.Compare(r.cutTo) <= 0:
@@ -127,6 +126,9 @@ func (r *Reporter) tickFleet(ctx context.Context) time.Time {
 			later(boundary.Add(period + r.cfg.Grace))
 		}
 	}
+	// After the cut: a restarted replica's counts of an ended period are
+	// handed in as final, not as running.
+	later(r.handIn(ctx, now))
 	for _, start := range r.pendingStarts() {
 		later(r.step(ctx, r.fleet.pending[start], now))
 	}

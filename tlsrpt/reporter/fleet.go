@@ -85,6 +85,7 @@ type fleetPeriod struct {
 	final      bool      // the final shares were handed in
 	marker     []byte    // as leader: reports made, marker still to write
 	stuck      bool      // the last step failed: the store did not answer
+	retryAt    time.Time // when a stuck step is tried again
 	recovered  time.Time // when the store answered again after a failure
 }
 
@@ -130,7 +131,11 @@ func (r *Reporter) tickFleet(ctx context.Context) time.Time {
 	// handed in as final, not as running.
 	later(r.handIn(ctx, now))
 	for _, start := range r.pendingStarts() {
-		later(r.step(ctx, r.fleet.pending[start], now))
+		if p := r.fleet.pending[start]; p.stuck && now.Before(p.retryAt) {
+			later(p.retryAt)
+		} else {
+			later(r.step(ctx, p, now))
+		}
 	}
 	if at, err := r.deliver(ctx, false, nil); err != nil {
 		r.log.Error("tlsrpt: reading reports failed", slog.Any("error", err))
@@ -178,7 +183,9 @@ func (r *Reporter) handIn(ctx context.Context, now time.Time) time.Time {
 	ok := true
 	for start, shares := range open {
 		if err := r.cfg.Fleet.Publish(ctx, start, r.cfg.Replica, shares, "", start.Add(period+r.cfg.FleetKeep)); err != nil {
-			r.log.Warn("tlsrpt: handing in the counts failed; they stay here and are handed in later", slog.Any("error", err))
+			if r.fleet.handedIn || r.fleet.published == 0 {
+				r.log.Warn("tlsrpt: handing in the counts failed; they stay here and are handed in later", slog.Any("error", err))
+			}
 			ok = false
 			break
 		}
@@ -278,7 +285,7 @@ func (r *Reporter) stuck(p *fleetPeriod, now time.Time, err error) time.Time {
 		r.alone(p, err.Error())
 		return time.Time{}
 	}
-	p.stuck, p.recovered = true, time.Time{}
+	p.stuck, p.recovered, p.retryAt = true, time.Time{}, now.Add(stuckRetry)
 	r.log.Warn("tlsrpt: the shared store did not answer; the period's counts are kept and the step retried",
 		slog.Time("period", p.start), slog.Any("error", err))
 	return now.Add(stuckRetry)

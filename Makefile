@@ -18,7 +18,9 @@ STATICCHECK_VERSION := v0.8.2
 # this 2-core machine kind (measured execs/s: Normalize ~7k, ReadReply ~18k,
 # Assess ~18k, VerifyDER ~31k, ParseRecord ~18k, ParseReply ~12k, ParsePolicy
 # ~20k, ReadNetstring ~18k, ParseDatagram ~22k, ParseRUA ~6k, tlsrpt
-# ParseRecord ~11k under load). A crasher fails the run and lands in
+# ParseRecord ~11k under load; the codecs under load: engine
+# UnmarshalResult ~6k, resolver UnmarshalAnswer ~7k, probe UnmarshalResult
+# ~8k). A crasher fails the run and lands in
 # PACKAGE/testdata/fuzz/TARGET; once committed it runs as a regression case
 # in every plain `go test`.
 # FUZZTIME, when set (say FUZZTIME=2000000x), replaces every target's count.
@@ -27,7 +29,9 @@ FUZZ_TARGETS := ./dnsname:FuzzNormalize:60000x ./probe:FuzzReadReply:150000x \
 	./dane:FuzzAssess:150000x ./dane:FuzzVerifyDER:250000x ./dane:FuzzParseRecord:150000x \
 	./resolver:FuzzParseReply:100000x ./mtasts:FuzzParsePolicy:150000x \
 	./socketmap:FuzzReadNetstring:150000x ./tlsrpt:FuzzParseDatagram:175000x \
-	./tlsrpt:FuzzParseRUA:50000x ./tlsrpt:FuzzParseRecord:100000x
+	./tlsrpt:FuzzParseRUA:50000x ./tlsrpt:FuzzParseRecord:100000x \
+	./engine:FuzzUnmarshalResult:40000x ./resolver:FuzzUnmarshalAnswer:60000x \
+	./probe:FuzzUnmarshalResult:50000x
 
 # Debian packages, as KIND:WHAT:PACKAGE (see scripts/apt-deps.sh).
 # The build: embedded DNSSEC validation links libunbound.
@@ -36,11 +40,12 @@ BUILD_DEPS := file:/usr/include/unbound.h:libunbound-dev
 # posttls-finger, iproute2 and unshare (the conformance test), protoc and the
 # gRPC Python plugin (client generation), Debian's Python gRPC modules and
 # Node with npm (the Python and Node client examples), aiosmtpd (the SMTP
-# relay of the TLS report delivery tests).
+# relay of the TLS report delivery tests), redis-server (the shared store of
+# several replicas).
 TEST_DEPS := bin:unbound:unbound bin:posttls-finger:postfix bin:ip:iproute2 bin:unshare:util-linux \
 	file:/usr/bin/protoc:protobuf-compiler file:/usr/bin/grpc_python_plugin:protobuf-compiler-grpc \
 	py:grpc:python3-grpcio py:google.protobuf:python3-protobuf bin:node:nodejs bin:npm:npm \
-	py:aiosmtpd:python3-aiosmtpd
+	py:aiosmtpd:python3-aiosmtpd bin:redis-server:redis-server
 # The TypeScript client's npm packages (protoc-gen-es for generation, the
 # runtime for its tests), installed from its package-lock.json.
 TS_CLIENT := clients/typescript
@@ -83,7 +88,7 @@ vet:
 staticcheck: tools
 	staticcheck ./...
 
-## fuzz: each native fuzz target for its execution count (about 40 s in all); a crasher fails the run and is kept in testdata/fuzz.
+## fuzz: each native fuzz target for its execution count (about 8 s each); a crasher fails the run and is kept in testdata/fuzz.
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; rest=$${t#*:}; name=$${rest%%:*}; count=$${rest#*:}; \

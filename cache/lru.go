@@ -112,6 +112,23 @@ func (c *LRU[K, V]) Add(k K, v V, ttl time.Duration) {
 	}
 }
 
+// AddUntil stores v until expires, as an entry of lifetime ttl made
+// ttl before expires: an entry from the shared store keeps the lifetime
+// and the absolute expiry it was made with, whatever replica made it. An
+// expiry already past stores nothing.
+func (c *LRU[K, V]) AddUntil(k K, v V, ttl time.Duration, expires time.Time) {
+	if !c.now().Before(expires) {
+		c.lru.Remove(k)
+		return
+	}
+	if c.lru.Add(k, entry[V]{val: v, added: expires.Add(-ttl), expires: expires}) {
+		c.evictions.Add(1)
+	}
+}
+
+// Purge drops every entry.
+func (c *LRU[K, V]) Purge() { c.lru.Purge() }
+
 // Remove drops k and reports whether it was present.
 func (c *LRU[K, V]) Remove(k K) bool { return c.lru.Remove(k) }
 

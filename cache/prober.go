@@ -31,6 +31,12 @@ type ProberConfig struct {
 	TTL time.Duration
 	// FailureTTL is how long a failed probe is remembered; 0 means 30s.
 	FailureTTL time.Duration
+	// Shared is the store the replicas of a fleet share (package
+	// shared): results are read from it on a local miss and written to
+	// it, each with its absolute expiry (a failure's no later than
+	// FailureTTL), and one replica probes an address while the others
+	// wait for its result. nil: this process alone.
+	Shared SharedStore
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -48,6 +54,7 @@ type Prober struct {
 	group     flight.Group[probeKey, *probe.Result]
 	probes    atomic.Uint64
 	coalesced atomic.Uint64
+	shared    atomic.Uint64
 }
 
 // NewProber returns a caching prober.
@@ -63,6 +70,9 @@ func NewProber(cfg ProberConfig) (*Prober, error) {
 	}
 	if cfg.FailureTTL == 0 {
 		cfg.FailureTTL = 30 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	if cfg.TTL < 0 || cfg.FailureTTL < 0 {
 		return nil, errors.New("cache: probe TTLs must not be negative")
@@ -99,13 +109,10 @@ func (p *Prober) ProbeReusing(ctx context.Context, addr netip.Addr, sni string, 
 		ttl = maxAge
 	}
 	r, src, err := p.group.Do(ctx, key, func(ctx context.Context) (*probe.Result, bool, error) {
-		p.probes.Add(1)
-		r := p.cfg.Upstream.Probe(ctx, addr, sni)
-		t := ttl
-		if r.Err != nil {
-			t = min(t, p.cfg.FailureTTL)
+		if p.cfg.Shared != nil {
+			return p.viaStore(ctx, key, ttl, fresh)
 		}
-		p.lru.Add(key, r, t)
+		r, _ := p.probe(ctx, key, ttl)
 		return r, false, nil
 	})
 	if err != nil {
@@ -118,6 +125,68 @@ func (p *Prober) ProbeReusing(ctx context.Context, addr netip.Addr, sni string, 
 	}
 	return r
 }
+
+// probe probes and caches the result; it returns the result and how long
+// it is kept.
+func (p *Prober) probe(ctx context.Context, key probeKey, ttl time.Duration) (*probe.Result, time.Duration) {
+	p.probes.Add(1)
+	r := p.cfg.Upstream.Probe(ctx, key.addr, key.sni)
+	if r.Err != nil {
+		ttl = min(ttl, p.cfg.FailureTTL)
+	}
+	p.lru.Add(key, r, ttl)
+	return r, ttl
+}
+
+// viaStore answers a local miss from the shared store, or probes once for
+// the fleet under the address's lease and shares the result. A fresh
+// probe is made here and shared.
+func (p *Prober) viaStore(ctx context.Context, key probeKey, ttl time.Duration, fresh bool) (*probe.Result, bool, error) {
+	skey := probeSharedKey(key)
+	var mine *probe.Result
+	share := func(ctx context.Context) ([]byte, time.Time, error) {
+		r, life := p.probe(ctx, key, ttl)
+		mine = r
+		b, err := probe.MarshalResult(r)
+		if err != nil {
+			return nil, time.Time{}, errNotShared
+		}
+		return b, p.cfg.Now().Add(life), nil
+	}
+	if fresh {
+		if b, exp, err := share(ctx); err == nil {
+			p.cfg.Shared.Put(ctx, skey, b, exp)
+		}
+		return mine, false, nil
+	}
+	b, exp, hit, _ := p.cfg.Shared.Do(ctx, skey, share)
+	if mine != nil {
+		return mine, false, nil
+	}
+	if hit {
+		// The entry's expiry bounds it, but so does this caller's
+		// maxAge (the TLSA TTL it is judged against).
+		exp = minTime(exp, p.cfg.Now().Add(ttl))
+		if r, err := probe.UnmarshalResult(b); err == nil && r.Addr.Addr() == key.addr && r.ServerName == key.sni && p.cfg.Now().Before(exp) {
+			p.shared.Add(1)
+			markShared(ctx)
+			p.lru.AddUntil(key, r, ttl, exp)
+			return r, true, nil
+		}
+	}
+	r, _ := p.probe(ctx, key, ttl)
+	return r, false, nil
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// Shared returns how many probe results came from the shared store.
+func (p *Prober) Shared() uint64 { return p.shared.Load() }
 
 // Forget drops every cached probe of the addresses and returns how many
 // entries it dropped.

@@ -39,6 +39,12 @@ type ResolverConfig struct {
 	// FetchTimeout bounds one shared upstream lookup, whatever its callers'
 	// deadlines; 0 means 10s.
 	FetchTimeout time.Duration
+	// Shared is the store the replicas of a fleet share (package
+	// shared): answers are read from it on a local miss and written to
+	// it, each with its absolute expiry, and one replica sends the query
+	// while the others wait for its answer. Failed lookups stay local
+	// (for FailureTTL). nil: this process alone.
+	Shared SharedStore
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -62,6 +68,7 @@ type Resolver struct {
 	group     flight.Group[dnsKey, dnsEntry]
 	queries   atomic.Uint64
 	coalesced atomic.Uint64
+	shared    atomic.Uint64
 }
 
 // NewResolver returns a caching resolver.
@@ -80,6 +87,9 @@ func NewResolver(cfg ResolverConfig) (*Resolver, error) {
 	}
 	if cfg.FetchTimeout == 0 {
 		cfg.FetchTimeout = 10 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	if cfg.MinTTL < 0 || cfg.MaxTTL < cfg.MinTTL || cfg.FailureTTL < 0 || cfg.FetchTimeout < 0 {
 		return nil, errors.New("cache: TTL bounds must satisfy 0 <= min <= max and durations must not be negative")
@@ -116,12 +126,10 @@ func (r *Resolver) lookup(ctx context.Context, name string, qtype uint16, fresh 
 		}
 	}
 	e, src, err := r.group.Do(ctx, key, func(ctx context.Context) (dnsEntry, bool, error) {
-		fctx, cancel := context.WithTimeout(ctx, r.cfg.FetchTimeout)
-		defer cancel()
-		r.queries.Add(1)
-		a, err := r.cfg.Upstream.Lookup(fctx, name, qtype)
-		r.store(key, a, err)
-		return dnsEntry{ans: a, err: err}, false, nil
+		if r.cfg.Shared != nil {
+			return r.viaStore(ctx, key, name, fresh)
+		}
+		return r.fetch(ctx, key, name), false, nil
 	})
 	if err != nil {
 		return nil, &resolver.QueryError{Name: key.name, Type: qtype, Kind: resolver.ErrTimeout, Rcode: -1, Err: err}
@@ -133,16 +141,64 @@ func (r *Resolver) lookup(ctx context.Context, name string, qtype uint16, fresh 
 	return e.ans, e.err
 }
 
-func (r *Resolver) store(key dnsKey, a *resolver.Answer, err error) {
+// fetch sends the query upstream and caches its answer.
+func (r *Resolver) fetch(ctx context.Context, key dnsKey, name string) dnsEntry {
+	fctx, cancel := context.WithTimeout(ctx, r.cfg.FetchTimeout)
+	defer cancel()
+	r.queries.Add(1)
+	a, err := r.cfg.Upstream.Lookup(fctx, name, key.qtype)
+	r.lru.Add(key, dnsEntry{ans: a, err: err}, r.lifetime(a, err))
+	return dnsEntry{ans: a, err: err}
+}
+
+// lifetime is how long an answer is cached.
+func (r *Resolver) lifetime(a *resolver.Answer, err error) time.Duration {
 	if err != nil {
-		r.lru.Add(key, dnsEntry{err: err}, r.cfg.FailureTTL)
-		return
+		return r.cfg.FailureTTL
 	}
 	ttl := time.Duration(a.TTL) * time.Second
 	if ttl < r.cfg.MinTTL {
 		ttl = r.cfg.MinTTL
 	}
-	r.lru.Add(key, dnsEntry{ans: a}, min(ttl, r.cfg.MaxTTL))
+	return min(ttl, r.cfg.MaxTTL)
+}
+
+// viaStore answers a local miss from the shared store, or queries once
+// for the fleet under the answer's lease and shares the answer. A fresh
+// lookup queries here and shares its answer.
+func (r *Resolver) viaStore(ctx context.Context, key dnsKey, name string, fresh bool) (dnsEntry, bool, error) {
+	skey := dnsSharedKey(key)
+	var mine *dnsEntry
+	share := func(ctx context.Context) ([]byte, time.Time, error) {
+		e := r.fetch(ctx, key, name)
+		mine = &e
+		b, err := resolver.MarshalAnswer(e.ans, e.err)
+		if err != nil {
+			return nil, time.Time{}, errNotShared // not a lookup failure (the caller left)
+		}
+		return b, r.cfg.Now().Add(r.lifetime(e.ans, e.err)), nil
+	}
+	if fresh {
+		if b, exp, err := share(ctx); err == nil {
+			r.cfg.Shared.Put(ctx, skey, b, exp)
+		}
+		return *mine, false, nil
+	}
+	p, exp, hit, _ := r.cfg.Shared.Do(ctx, skey, share)
+	if mine != nil {
+		return *mine, false, nil
+	}
+	if hit {
+		if a, lerr, err := resolver.UnmarshalAnswer(p); err == nil && sameQuery(a, lerr, key) {
+			r.shared.Add(1)
+			markShared(ctx)
+			r.lru.AddUntil(key, dnsEntry{ans: a, err: lerr}, r.lifetime(a, lerr), exp)
+			if it, ok := r.lru.Live(key); ok {
+				return dnsEntry{ans: withRemaining(it), err: lerr}, true, nil
+			}
+		}
+	}
+	return r.fetch(ctx, key, name), false, nil
 }
 
 // withRemaining returns the cached answer with its TTL lowered to what is
@@ -162,24 +218,46 @@ func withRemaining(it Item[dnsEntry]) *resolver.Answer {
 // cachedTypes are the types daned looks up; Forget drops them all.
 var cachedTypes = []uint16{dns.TypeMX, dns.TypeA, dns.TypeAAAA, dns.TypeCNAME, dns.TypeTLSA, dns.TypeTXT}
 
+// sameQuery reports whether a shared outcome answers key's query: the
+// entry is authentic, but a replica's upstream might name it otherwise.
+func sameQuery(a *resolver.Answer, lerr error, key dnsKey) bool {
+	if a != nil {
+		return a.Name == key.name && a.Type == key.qtype
+	}
+	var qe *resolver.QueryError
+	return errors.As(lerr, &qe) && qe.Type == key.qtype
+}
+
 // Forget drops every cached answer for the names, for their _25._tcp
 // TLSA names, and for their MTA-STS names (the _mta-sts TXT record and
 // the mta-sts policy host, RFC 8461 §3), and returns how many entries it
 // dropped.
 func (r *Resolver) Forget(names ...string) int {
 	n := 0
-	for _, name := range names {
-		fq := strings.ToLower(dns.Fqdn(name))
-		for _, owner := range []string{fq, "_25._tcp." + fq, "_mta-sts." + fq, "mta-sts." + fq} {
-			for _, t := range cachedTypes {
-				if r.lru.Remove(dnsKey{name: owner, qtype: t}) {
-					n++
-				}
-			}
+	for _, k := range dnsKeys(names) {
+		if r.lru.Remove(k) {
+			n++
 		}
 	}
 	return n
 }
+
+// dnsKeys returns the keys Forget drops for names.
+func dnsKeys(names []string) []dnsKey {
+	var keys []dnsKey
+	for _, name := range names {
+		fq := strings.ToLower(dns.Fqdn(name))
+		for _, owner := range []string{fq, "_25._tcp." + fq, "_mta-sts." + fq, "mta-sts." + fq} {
+			for _, t := range cachedTypes {
+				keys = append(keys, dnsKey{name: owner, qtype: t})
+			}
+		}
+	}
+	return keys
+}
+
+// Shared returns how many lookups were answered from the shared store.
+func (r *Resolver) Shared() uint64 { return r.shared.Load() }
 
 // Stats returns the cache counters.
 func (r *Resolver) Stats() Stats { return r.lru.Stats() }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,6 +47,13 @@ type ValidatorConfig struct {
 	// (*manager.Manager), so that Invalidate drops the domain's policy
 	// too; nil when MTA-STS is off.
 	Policies PolicyCache
+	// Shared is the second level (package shared, over Redis): verdicts
+	// a replica of the fleet made are read from it on a local miss, with
+	// their absolute expiry, and one replica validates a domain while the
+	// others wait for its verdict; Invalidate reaches every replica
+	// through it. nil (and NoCache) keep this process to itself. The
+	// DNS and Probes caches take the same store in their own configs.
+	Shared SharedStore
 	// Now is the clock of the verdict cache; nil means time.Now.
 	Now func() time.Time
 	// TracerProvider makes the spans of background refreshes; nil means
@@ -154,6 +160,7 @@ type Validator struct {
 	mu         sync.RWMutex // guards closed against bg.Add
 	closed     bool
 	shared     sharing
+	store      SharedStore // nil: alone
 	coalesced  atomic.Uint64
 	refreshes  atomic.Uint64
 	validated  atomic.Uint64
@@ -179,6 +186,9 @@ func NewValidator(cfg ValidatorConfig) (*Validator, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	v := &Validator{cfg: cfg, tracer: cfg.TracerProvider.Tracer("github.com/daned/daned/cache")}
 	if !cfg.NoCache {
 		l, err := NewLRU[verdictKey, *Verdict](cfg.Size, cfg.Now)
@@ -186,6 +196,10 @@ func NewValidator(cfg ValidatorConfig) (*Validator, error) {
 			return nil, err
 		}
 		v.lru = l
+		if cfg.Shared != nil {
+			v.store = cfg.Shared
+			v.store.Listen(v.invalidated, v.resync)
+		}
 	}
 	return v, nil
 }
@@ -250,7 +264,13 @@ func (v *Validator) Decide(ctx context.Context, domain string, opts engine.Optio
 				return it.Value, true, nil
 			}
 		}
+		if v.store != nil && !fresh {
+			return v.viaStore(wctx, key, opts)
+		}
 		vd, err := v.validate(wctx, key, opts)
+		if err == nil {
+			v.put(wctx, key, vd)
+		}
 		return vd, false, err
 	})
 	if err != nil {
@@ -339,7 +359,7 @@ func (v *Validator) refresh(ctx context.Context, key verdictKey) {
 		ctx, span := v.tracer.Start(context.Background(), "dane.refresh", trace.WithNewRoot(), trace.WithLinks(link),
 			trace.WithAttributes(attribute.String("dane.domain", key.domain), attribute.Bool("dane.policy_only", key.policyOnly)))
 		defer span.End()
-		if _, err := v.validate(ctx, key, engine.Options{FreshDNS: true}); err != nil {
+		if err := v.refreshNow(ctx, key); err != nil {
 			span.SetStatus(codes.Error, err.Error())
 			v.cfg.Logger.Warn("refresh failed", "domain", key.domain, "err", err)
 		}
@@ -360,35 +380,84 @@ func (v *Validator) Close() {
 // TLSA base domains', and their addresses'; and its cached MTA-STS
 // policy. It returns how many entries it dropped. domain must be
 // normalised (dnsname.Normalize).
+//
+// With a shared store it drops them on every replica: it deletes the
+// shared entries (the domain's verdicts, and the DNS answers and probe
+// results of the names and addresses its verdicts, local or shared, rest
+// on) and tells the other replicas to drop the same locally. The count is
+// of this replica's entries.
 func (v *Validator) Invalidate(domain string) int {
-	names := []string{domain}
-	var addrs []netip.Addr
-	n := 0
+	inv := Invalidation{Domain: domain, Names: []string{domain}}
+	var probeKeys []probeKey
 	if v.lru != nil {
 		for _, po := range []bool{false, true} {
 			key := verdictKey{domain, po}
-			if vd, ok := v.lru.Peek(key); ok {
-				for _, h := range vd.Result.Hosts {
-					names = append(names, h.Name)
-					names = append(names, h.CNAMEChain...)
-					if h.TLSABase != "" {
-						names = append(names, h.TLSABase)
-					}
-					for _, a := range h.Addresses {
-						addrs = append(addrs, a.IP)
-					}
-				}
+			vd, ok := v.lru.Peek(key)
+			if !ok && v.store != nil {
+				vd, ok = v.fromStore(context.Background(), key)
 			}
-			if v.lru.Remove(key) {
+			if ok {
+				probeKeys = rests(vd.Result, &inv, probeKeys)
+			}
+		}
+	}
+	n := v.drop(inv)
+	if v.store != nil {
+		keys := []string{verdictSharedKey(verdictKey{domain, false}), verdictSharedKey(verdictKey{domain, true})}
+		if v.cfg.DNS != nil {
+			for _, k := range dnsKeys(inv.Names) {
+				keys = append(keys, dnsSharedKey(k))
+			}
+		}
+		if v.cfg.Probes != nil {
+			for _, k := range probeKeys {
+				keys = append(keys, probeSharedKey(k))
+			}
+		}
+		v.store.Invalidate(context.Background(), inv, keys)
+	}
+	return n
+}
+
+// rests adds to inv the names and addresses r rests on, and returns
+// probes with the probe keys of its addresses.
+func rests(r *engine.Result, inv *Invalidation, probes []probeKey) []probeKey {
+	for _, h := range r.Hosts {
+		inv.Names = append(inv.Names, h.Name)
+		inv.Names = append(inv.Names, h.CNAMEChain...)
+		if h.TLSABase != "" {
+			inv.Names = append(inv.Names, h.TLSABase)
+		}
+		for _, a := range h.Addresses {
+			inv.Addrs = append(inv.Addrs, a.IP)
+			// The SNI of the probe: the TLSA base domain when there
+			// is one, else the host name (engine); both, to be sure.
+			probes = append(probes, probeKey{a.IP, h.Name})
+			if h.TLSABase != "" && h.TLSABase != h.Name {
+				probes = append(probes, probeKey{a.IP, h.TLSABase})
+			}
+		}
+	}
+	return probes
+}
+
+// drop drops inv from this replica's caches (the local part of
+// Invalidate) and returns how many entries it dropped.
+func (v *Validator) drop(inv Invalidation) int {
+	domain := inv.Domain
+	n := 0
+	if v.lru != nil {
+		for _, po := range []bool{false, true} {
+			if v.lru.Remove(verdictKey{domain, po}) {
 				n++
 			}
 		}
 	}
 	if v.cfg.DNS != nil {
-		n += v.cfg.DNS.Forget(names...)
+		n += v.cfg.DNS.Forget(inv.Names...)
 	}
 	if v.cfg.Probes != nil {
-		n += v.cfg.Probes.Forget(addrs...)
+		n += v.cfg.Probes.Forget(inv.Addrs...)
 	}
 	if v.cfg.Policies != nil {
 		had, err := v.cfg.Policies.Invalidate(domain)

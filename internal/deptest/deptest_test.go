@@ -101,6 +101,7 @@ var testSupport = []string{
 	module + "/internal/soak",
 	module + "/internal/conformance",
 	module + "/internal/deptest",
+	module + "/internal/redistest",
 }
 
 // TestFloors checks that every import points down: each rule names a
@@ -131,6 +132,10 @@ func TestFloors(t *testing.T) {
 			forbidden: higher("server", "collector")},
 		{name: "the TLSRPT collector is a front door of its own", pkg: "collector",
 			forbidden: append(higher("server", "socketmap", "cmd", "telemetry"), "google.golang.org/grpc")},
+		{name: "the decision layer knows no Redis client: the shared store implements its interface", pkg: "cache",
+			forbidden: append(higher("shared", "server", "socketmap", "collector", "telemetry", "cmd"), "github.com/redis/go-redis")},
+		{name: "the shared store sits on the decision layer's floor, below the front doors", pkg: "shared",
+			forbidden: append(higher("server", "socketmap", "collector", "telemetry", "cmd", "internal/config"), "google.golang.org/grpc")},
 		{name: "engine knows no cache, front door or gRPC", pkg: "engine",
 			forbidden: append(higher("cache", "server"), "google.golang.org/grpc")},
 		{name: "danectl runs the engine, not the gRPC server", pkg: "cmd/danectl",

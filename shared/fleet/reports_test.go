@@ -470,3 +470,30 @@ func TestForgedCountsRefused(t *testing.T) {
 		t.Fatalf("delivered by %v, want one each from %v", from, want)
 	}
 }
+
+// TestSendNow: danectl tlsrpt send reports the ended periods through the
+// fleet at once; the current period cannot be reported early.
+func TestSendNow(t *testing.T) {
+	w := newFleetWorld(t)
+	a, b := w.replica(t, t.TempDir(), "s3cret", nil), w.replica(t, t.TempDir(), "s3cret", nil)
+	a.agg.Add(sessions(tlsa("mx.a.example"), 5, 0)...)
+	b.agg.Add(sessions(tlsa("mx.a.example"), 3, 1)...)
+	a.tick(t) // hand in the running counts
+	b.tick(t)
+	ctx := context.Background()
+	if _, err := a.rep.SendNow(ctx, true); err == nil {
+		t.Fatal("the current period was reported early")
+	}
+	w.clk.Set(day.Add(24*time.Hour + time.Minute)) // before the usual cut
+	if _, err := b.rep.SendNow(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	sent, err := a.rep.SendNow(ctx, false) // b leads and waits for a
+	if err != nil || len(sent) != 0 {
+		t.Fatalf("a sent %+v (%v)", sent, err)
+	}
+	if sent, err = b.rep.SendNow(ctx, false); err != nil || len(sent) != 1 || !sent[0].OK {
+		t.Fatalf("b sent %+v (%v)", sent, err)
+	}
+	w.expect(t, map[string]tally{"mx.a.example https://r.a.example/v1": {Reports: 1, OK: 8, Failed: 1, Details: 1}})
+}

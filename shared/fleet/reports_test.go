@@ -223,6 +223,20 @@ func TestOneReportForTheFleet(t *testing.T) {
 	for _, r := range []*replica{a, b, c} {
 		r.tick(t) // hands in the counts so far
 	}
+	// danectl tlsrpt show on any replica: the fleet's counts.
+	live, err := c.rep.FleetLive(context.Background(), "example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var shown []string
+	for _, lc := range live {
+		for _, p := range lc.Policies {
+			shown = append(shown, fmt.Sprintf("%s %+v", lc.PolicyDomain, p.Summary))
+		}
+	}
+	if want := "[mx.a.example {Successful:8 Failed:3} mx.b.example {Successful:2 Failed:1}]"; fmt.Sprint(shown) != want {
+		t.Fatalf("fleet counts %v, want %s", shown, want)
+	}
 	w.clk.Set(cut)
 	a.tick(t) // cuts, hands in its final counts, takes the lease, waits for b and c
 	if len(w.rcv.totals()) != 0 || a.counted(t) != 1 {

@@ -3,10 +3,12 @@ package reporter
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/daned/daned/tlsrpt"
@@ -445,4 +447,57 @@ func maxTime(a, b time.Time) time.Time {
 		return a
 	}
 	return b
+}
+
+// FleetLive returns the counts not yet reported of a policy domain and
+// those under it, summed over the fleet: this replica's as they are now,
+// the others' as they last handed them in (every PublishEvery). Without
+// a Fleet, or when the store cannot answer, it returns an error; the
+// caller then shows this replica's counts (Aggregator.Live).
+func (r *Reporter) FleetLive(ctx context.Context, domain string) ([]tlsrpt.Counts, error) {
+	if r.cfg.Fleet == nil {
+		return nil, errors.New("reporter: no fleet")
+	}
+	domain = strings.ToLower(strings.TrimSuffix(domain, "."))
+	match := func(pk string) bool {
+		d, _, _ := strings.Cut(pk, "|")
+		return d == domain || strings.HasSuffix(d, "."+domain)
+	}
+	open, _, err := r.cfg.Aggregator.Open()
+	if err != nil {
+		return nil, err
+	}
+	cur := r.cfg.Now().UTC().Truncate(r.cfg.Aggregator.Period())
+	if open[cur] == nil {
+		open[cur] = tlsrpt.Shares{}
+	}
+	var out []tlsrpt.Counts
+	for _, start := range slices.SortedFunc(maps.Keys(open), time.Time.Compare) {
+		inputs := []tlsrpt.Shares{filter(open[start], match)}
+		others, _, err := r.cfg.Fleet.Shares(ctx, start)
+		if err != nil {
+			return nil, err
+		}
+		for id, sh := range others {
+			if id != r.cfg.Replica {
+				inputs = append(inputs, filter(sh, match))
+			}
+		}
+		counts, err := r.cfg.Aggregator.Merge(start, inputs...)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, counts...)
+	}
+	return out, nil
+}
+
+func filter(s tlsrpt.Shares, keep func(string) bool) tlsrpt.Shares {
+	out := tlsrpt.Shares{}
+	for k, v := range s {
+		if keep(k) {
+			out[k] = v
+		}
+	}
+	return out
 }

@@ -3,6 +3,8 @@ package fleet
 import (
 	"context"
 	"errors"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -22,7 +24,8 @@ import (
 //	<prefix>tlsrpt:S:done        sealed done marker
 //
 // A replica's counts are whole counts, written over the previous ones
-// (HSET), so that writing them again changes nothing.
+// (HSET), so that writing them again changes nothing. Calls are split in
+// chunks of a few hundred policies, each within the store's deadline.
 type Reports struct{ *base }
 
 var _ reporter.Fleet = (*Reports)(nil)
@@ -40,28 +43,48 @@ func (r *Reports) periodKey(start time.Time, what string) string {
 	return r.key("tlsrpt:" + start.UTC().Format("20060102T150405Z") + ":" + what)
 }
 
-// Publish writes replica's shares and registration, in one transaction.
+// chunk bounds the commands of one call, so that each stays well within
+// the store's per-call deadline however many policies a period has.
+const chunk = 256
+
+// Publish writes replica's shares, then its registration: a final
+// registration is written only once every share is. The reporter checks
+// the shares against the registration's digest, so a hand-in cut short
+// is never taken for a whole one.
 func (r *Reports) Publish(ctx context.Context, start time.Time, replica string, shares tlsrpt.Shares, final string, expires time.Time) error {
 	life := ttl(expires, r.cfg.Now())
 	regs, pols := r.periodKey(start, "replicas"), r.periodKey(start, "policies")
-	sealed := make(map[string][]byte, len(shares))
-	members := make([]any, 0, len(shares))
-	for pk, b := range shares {
-		k := r.periodKey(start, "p:"+pk)
-		sealed[k] = r.cfg.Store.Seal(fieldKey(k, replica), b, expires)
-		members = append(members, pk)
+	pks := slices.Sorted(maps.Keys(shares))
+	for len(pks) > 0 {
+		n := min(len(pks), chunk)
+		part := pks[:n]
+		pks = pks[n:]
+		members := make([]any, len(part))
+		sealed := make([][]byte, len(part))
+		for i, pk := range part {
+			members[i] = pk
+			sealed[i] = r.cfg.Store.Seal(fieldKey(r.periodKey(start, "p:"+pk), replica), shares[pk], expires)
+		}
+		err := r.run(ctx, "tlsrpt_publish", func(ctx context.Context, c redis.Cmdable) error {
+			_, err := c.Pipelined(ctx, func(pl redis.Pipeliner) error {
+				pl.SAdd(ctx, pols, members...)
+				pl.PExpire(ctx, pols, life)
+				for i, pk := range part {
+					k := r.periodKey(start, "p:"+pk)
+					pl.HSet(ctx, k, replica, sealed[i])
+					pl.PExpire(ctx, k, life)
+				}
+				return nil
+			})
+			return err
+		})
+		if err != nil {
+			return err
+		}
 	}
 	reg := r.cfg.Store.Seal(fieldKey(regs, replica), []byte(final), expires)
 	return r.run(ctx, "tlsrpt_publish", func(ctx context.Context, c redis.Cmdable) error {
-		_, err := c.TxPipelined(ctx, func(pl redis.Pipeliner) error {
-			if len(members) > 0 {
-				pl.SAdd(ctx, pols, members...)
-				pl.PExpire(ctx, pols, life)
-			}
-			for k, s := range sealed {
-				pl.HSet(ctx, k, replica, s)
-				pl.PExpire(ctx, k, life)
-			}
+		_, err := c.Pipelined(ctx, func(pl redis.Pipeliner) error {
 			pl.HSet(ctx, regs, replica, reg)
 			pl.PExpire(ctx, regs, life)
 			return nil
@@ -95,19 +118,9 @@ func (r *Reports) Replicas(ctx context.Context, start time.Time) (map[string]str
 // Shares reads every policy's counts of the period, by replica.
 func (r *Reports) Shares(ctx context.Context, start time.Time) (map[string]tlsrpt.Shares, map[string]int, error) {
 	var pks []string
-	var cmds []*redis.MapStringStringCmd
 	err := r.run(ctx, "tlsrpt_shares", func(ctx context.Context, c redis.Cmdable) error {
 		var err error
-		if pks, err = c.SMembers(ctx, r.periodKey(start, "policies")).Result(); err != nil || len(pks) == 0 {
-			return err
-		}
-		cmds = make([]*redis.MapStringStringCmd, len(pks))
-		_, err = c.Pipelined(ctx, func(pl redis.Pipeliner) error {
-			for i, pk := range pks {
-				cmds[i] = pl.HGetAll(ctx, r.periodKey(start, "p:"+pk))
-			}
-			return nil
-		})
+		pks, err = c.SMembers(ctx, r.periodKey(start, "policies")).Result()
 		return err
 	})
 	if err != nil {
@@ -115,18 +128,36 @@ func (r *Reports) Shares(ctx context.Context, start time.Time) (map[string]tlsrp
 	}
 	out := map[string]tlsrpt.Shares{}
 	rejected := map[string]int{}
-	for i, pk := range pks {
-		k := r.periodKey(start, "p:"+pk)
-		for id, blob := range cmds[i].Val() {
-			v, err := r.open(fieldKey(k, id), []byte(blob))
-			if err != nil {
-				rejected[id]++
-				continue
+	for len(pks) > 0 {
+		n := min(len(pks), chunk)
+		part := pks[:n]
+		pks = pks[n:]
+		cmds := make([]*redis.MapStringStringCmd, len(part))
+		err := r.run(ctx, "tlsrpt_shares", func(ctx context.Context, c redis.Cmdable) error {
+			_, err := c.Pipelined(ctx, func(pl redis.Pipeliner) error {
+				for i, pk := range part {
+					cmds[i] = pl.HGetAll(ctx, r.periodKey(start, "p:"+pk))
+				}
+				return nil
+			})
+			return err
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		for i, pk := range part {
+			k := r.periodKey(start, "p:"+pk)
+			for id, blob := range cmds[i].Val() {
+				v, err := r.open(fieldKey(k, id), []byte(blob))
+				if err != nil {
+					rejected[id]++
+					continue
+				}
+				if out[id] == nil {
+					out[id] = tlsrpt.Shares{}
+				}
+				out[id][pk] = v
 			}
-			if out[id] == nil {
-				out[id] = tlsrpt.Shares{}
-			}
-			out[id][pk] = v
 		}
 	}
 	return out, rejected, nil

@@ -511,3 +511,47 @@ func TestSendNow(t *testing.T) {
 	}
 	w.expect(t, map[string]tally{"mx.a.example https://r.a.example/v1": {Reports: 1, OK: 8, Failed: 1, Details: 1}})
 }
+
+// TestManyPolicies: a period with more policies than one call carries is
+// handed in and merged whole.
+func TestManyPolicies(t *testing.T) {
+	w := newFleetWorld(t)
+	a, b := w.replica(t, t.TempDir(), "s3cret", nil), w.replica(t, t.TempDir(), "s3cret", nil)
+	const n = 300 // more than a chunk
+	for i := range n {
+		mx := fmt.Sprintf("mx%d.many.example", i)
+		a.agg.Add(sessions(tlsa(mx), 1, 0)...)
+		if i%2 == 0 {
+			b.agg.Add(sessions(tlsa(mx), 2, 0)...)
+		}
+	}
+	a.tick(t)
+	b.tick(t)
+	w.clk.Set(cut)
+	a.tick(t)
+	b.tick(t)
+	a.tick(t)
+	b.tick(t)
+	reps, err := a.store.TLSRPTReports()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(reps) != n || a.counted(t)+b.counted(t) != 0 {
+		t.Fatalf("%d reports made (want %d); %d and %d counts kept", len(reps), n, a.counted(t), b.counted(t))
+	}
+	var total int64
+	for _, r := range reps {
+		js, err := tlsrpttest.Gunzip(r.Gzip)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rep tlsrpt.Report
+		if err := json.Unmarshal(js, &rep); err != nil {
+			t.Fatal(err)
+		}
+		total += rep.Policies[0].Summary.Successful
+	}
+	if want := int64(n + 2*((n+1)/2)); total != want {
+		t.Fatalf("%d sessions reported, want %d", total, want)
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"github.com/daned/daned/mtasts/fetch"
 	"github.com/daned/daned/probe"
 	"github.com/daned/daned/resolver"
+	"github.com/daned/daned/shared"
 	"github.com/daned/daned/telemetry"
 )
 
@@ -162,6 +163,12 @@ func TestMetricsEndpoint(t *testing.T) {
 	if err := m.ObservePolicies(func() map[mtasts.Mode]int { return map[mtasts.Mode]int{mtasts.ModeEnforce: 4, mtasts.ModeTesting: 1} }); err != nil {
 		t.Fatal(err)
 	}
+	if err := m.ObserveShared(func() shared.Stats {
+		return shared.Stats{Up: true, Hits: 9, Misses: 4, Errors: map[string]uint64{"get": 2}, Rejected: map[string]uint64{"forged": 1},
+			LeasesAcquired: 3, LeasesWaited: 6, LeasesTakenOver: 1, InvalidationsReceived: 2}
+	}); err != nil {
+		t.Fatal(err)
+	}
 
 	fams := scrape(t, tel.MetricsAddr)
 	checks := []struct {
@@ -190,6 +197,15 @@ func TestMetricsEndpoint(t *testing.T) {
 		{"dane_mta_sts_policies", map[string]string{"mode": "enforce"}, 4},
 		{"dane_mta_sts_policies", map[string]string{"mode": "testing"}, 1},
 		{"dane_mta_sts_policies", map[string]string{"mode": "none"}, 0},
+		{"dane_shared_up", nil, 1},
+		{"dane_shared_subscribed", nil, 0},
+		{"dane_shared_lookups_total", map[string]string{"result": "hit"}, 9},
+		{"dane_shared_lookups_total", map[string]string{"result": "miss"}, 4},
+		{"dane_shared_errors_total", map[string]string{"op": "get"}, 2},
+		{"dane_shared_rejected_total", map[string]string{"reason": "forged"}, 1},
+		{"dane_shared_leases_total", map[string]string{"outcome": "waited"}, 6},
+		{"dane_shared_leases_total", map[string]string{"outcome": "taken_over"}, 1},
+		{"dane_shared_invalidations_total", map[string]string{"direction": "received"}, 2},
 	}
 	for _, c := range checks {
 		got, ok := value(fams, c.name, c.labels)

@@ -67,6 +67,8 @@ func run(ctx context.Context, args []string, stderr io.Writer, hup <-chan os.Sig
 	socketmapListen := fs.String("socketmap-listen", "", "Postfix socketmap policy server (smtp_tls_policy_maps = socketmap:inet:HOST:PORT:QUERY): host:port, or a Unix socket path for a chrooted Postfix; plaintext, so a host:port off loopback needs --insecure-listen; empty: off")
 	var rpt config.TLSRPTFlags
 	rpt.Register(fs)
+	var sf config.SharedFlags
+	sf.Register(fs)
 	var tr transport
 	tr.register(fs)
 	fs.Usage = config.Usage(fs, "Usage: daned [flags]\n\ndaned answers DANE (RFC 7672) delivery questions for a mail fleet over gRPC.")
@@ -101,6 +103,12 @@ func run(ctx context.Context, args []string, stderr io.Writer, hup <-chan os.Sig
 	}()
 	ec.Metrics = tel.Metrics
 	ec.Logger = logger
+	// The shared store first: BuildService shares the caches through it.
+	// Built.Close closes it, after the last request.
+	store, err := sf.Open(&ec)
+	if err != nil {
+		return err
+	}
 	built, err := ec.BuildService()
 	if err != nil {
 		return err
@@ -155,6 +163,13 @@ func run(ctx context.Context, args []string, stderr io.Writer, hup <-chan os.Sig
 	if err := tel.Metrics.ObserveCaches(sources...); err != nil {
 		return err
 	}
+	sharedState := "off (this replica alone)"
+	if store != nil {
+		if err := tel.Metrics.ObserveShared(store.Stats); err != nil {
+			return err
+		}
+		sharedState = "redis " + store.String()
+	}
 	lis, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return err
@@ -196,7 +211,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, hup <-chan os.Sig
 	}
 	logger.Info("daned serving", "listen", lis.Addr().String(), "socketmap", smAddr, "resolver", ec.Resolver, "metrics", tel.MetricsAddr, "tracing", tel.Exporting,
 		"tls", tlsSrv != nil, "mutual_tls", tlsSrv != nil && tlsSrv.MutualTLS(), "limits", limits.String(),
-		"mta_sts", ec.MTASTS, "tlsrpt", rpt.Enabled, "tlsrpt_socket", rpt.Socket, "state", stateDir)
+		"mta_sts", ec.MTASTS, "tlsrpt", rpt.Enabled, "tlsrpt_socket", rpt.Socket, "state", stateDir, "shared", sharedState)
 	_ = logw.Flush() // whoever waits for this line need not wait for the batch
 
 	select {

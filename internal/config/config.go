@@ -22,6 +22,7 @@ import (
 	"github.com/daned/daned/engine"
 	"github.com/daned/daned/mtasts/manager"
 	"github.com/daned/daned/probe"
+	"github.com/daned/daned/shared"
 	"github.com/daned/daned/state"
 	"github.com/daned/daned/telemetry"
 )
@@ -154,6 +155,11 @@ type EngineFlags struct {
 	// Now is the clock of the engine and of the MTA-STS manager (fetch
 	// times, expiry); nil means time.Now. Not a flag: tests fix it.
 	Now func() time.Time
+	// Shared is the store the replicas share (SharedFlags.Open sets it):
+	// BuildService reads and writes the verdicts, DNS answers and probe
+	// results through it, and Built.Close closes it. nil: this process
+	// alone. Not a flag.
+	Shared *shared.Store
 }
 
 // Register defines the flags on fs with their production defaults.
@@ -214,6 +220,8 @@ type Built struct {
 	STS      *manager.Manager
 	Store    *state.Store
 	Verdicts *cache.Validator
+	// Shared is the store the replicas share; nil when alone.
+	Shared *shared.Store
 	// Lookup is the resolver the engine reads through (cached in a
 	// service), for the other lookups daned makes (TLSRPT records).
 	Lookup engine.Lookuper
@@ -230,6 +238,9 @@ func (b *Built) Close() error {
 		b.Verdicts.Close()
 	}
 	var errs []error
+	if b.Shared != nil {
+		errs = append(errs, b.Shared.Close())
+	}
 	if b.STS != nil {
 		errs = append(errs, b.STS.Close())
 	}
@@ -253,6 +264,9 @@ func (c *EngineFlags) Build() (*Built, error) { return c.build(false) }
 func (c *EngineFlags) BuildService() (*Built, error) {
 	b, err := c.buildWith(c.CacheSize > 0, true)
 	if err != nil {
+		if c.Shared != nil {
+			c.Shared.Close()
+		}
 		return nil, err
 	}
 	vc := cache.ValidatorConfig{
@@ -261,6 +275,11 @@ func (c *EngineFlags) BuildService() (*Built, error) {
 		NoCache:  c.CacheSize == 0,
 		DNS:      b.DNS,
 		Probes:   b.Probes,
+		Logger:   c.Logger,
+	}
+	b.Shared = c.Shared // closed with b
+	if c.Shared != nil && c.CacheSize > 0 {
+		vc.Shared = c.Shared
 	}
 	if b.STS != nil {
 		vc.Policies = b.STS
@@ -324,6 +343,7 @@ func (c *EngineFlags) buildWith(cached, store bool) (_ *Built, err error) {
 			MaxTTL:       c.CacheMaxTTL,
 			FailureTTL:   c.FailureTTL,
 			FetchTimeout: c.ResolverTimeout * 4,
+			Shared:       c.sharedStore(store),
 		}); err != nil {
 			return nil, err
 		}
@@ -332,6 +352,7 @@ func (c *EngineFlags) buildWith(cached, store bool) (_ *Built, err error) {
 			Size:       c.CacheSize,
 			TTL:        c.ProbeCacheTTL,
 			FailureTTL: c.FailureTTL,
+			Shared:     c.sharedStore(store),
 		}); err != nil {
 			return nil, err
 		}
@@ -363,6 +384,15 @@ func (c *EngineFlags) buildWith(cached, store bool) (_ *Built, err error) {
 		return nil, err
 	}
 	return b, nil
+}
+
+// sharedStore returns the shared store for a service's caches (store is
+// set by BuildService), as the caches' interface: nil when alone.
+func (c *EngineFlags) sharedStore(service bool) cache.SharedStore {
+	if !service || c.Shared == nil {
+		return nil
+	}
+	return c.Shared
 }
 
 // Parse applies the environment, then parses args. A usage error is

@@ -2,29 +2,41 @@ package fleet_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/daned/daned/internal/fakeclock"
+	"github.com/daned/daned/internal/testca"
 	"github.com/daned/daned/internal/tlsrpttest"
 	"github.com/daned/daned/shared/fleet"
 	"github.com/daned/daned/state"
 	"github.com/daned/daned/tlsrpt"
+	"github.com/daned/daned/tlsrpt/deliver"
 	"github.com/daned/daned/tlsrpt/reporter"
 )
 
 var day = time.Date(2026, 11, 29, 0, 0, 0, 0, time.UTC)
 
-// receiver takes every report delivered, from any replica.
+// receiver is the report receivers' HTTPS server: every rua host of
+// the tests, on loopback, with a certificate from a test CA. It takes
+// every report delivered, from any replica.
 type receiver struct {
-	mu  sync.Mutex
-	got []delivered
+	mu   sync.Mutex
+	got  []delivered
+	addr string
+	ca   *x509.CertPool
 }
 
 type delivered struct {
@@ -32,30 +44,84 @@ type delivered struct {
 	report       tlsrpt.Report
 }
 
-type sender struct {
-	rcv     *receiver
+func startReceiver(t *testing.T) *receiver {
+	t.Helper()
+	now := time.Now()
+	ca := testca.New(t, "Report receivers' CA", now)
+	_, cert := ca.Issue(t, testca.Leaf{DNSNames: []string{"r.a.example", "r.b.example"}, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour)})
+	rcv := &receiver{ca: ca.Pool()}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(rw http.ResponseWriter, req *http.Request) {
+		body, err := io.ReadAll(req.Body)
+		if err == nil && req.Header.Get("Content-Type") != deliver.MediaTypeGzip {
+			err = fmt.Errorf("content type %q", req.Header.Get("Content-Type"))
+		}
+		var js []byte
+		if err == nil {
+			js, err = tlsrpttest.Gunzip(body)
+		}
+		if err == nil {
+			err = tlsrpttest.Check(js)
+		}
+		var rep tlsrpt.Report
+		if err == nil {
+			err = json.Unmarshal(js, &rep)
+		}
+		if err != nil {
+			http.Error(rw, err.Error(), http.StatusBadRequest)
+			return
+		}
+		rcv.mu.Lock()
+		rcv.got = append(rcv.got, delivered{req.Header.Get("X-Test-Replica"), "https://" + req.Host + req.URL.Path, rep})
+		rcv.mu.Unlock()
+	}))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	rcv.addr = srv.Listener.Addr().String()
+	return rcv
+}
+
+// tagged names the replica that sends each request.
+type tagged struct {
+	next    http.RoundTripper
 	replica string
 }
 
-func (s sender) Send(_ context.Context, rua string, r state.TLSRPTReport) error {
-	js, err := tlsrpttest.Gunzip(r.Gzip)
-	if err != nil {
-		return err
-	}
-	if err := tlsrpttest.Check(js); err != nil {
-		return fmt.Errorf("the report breaks RFC 8460 §4.4: %v", err)
-	}
-	var rep tlsrpt.Report
-	if err := json.Unmarshal(js, &rep); err != nil {
-		return err
-	}
-	s.rcv.mu.Lock()
-	defer s.rcv.mu.Unlock()
-	s.rcv.got = append(s.rcv.got, delivered{s.replica, rua, rep})
-	return nil
+func (tr tagged) RoundTrip(req *http.Request) (*http.Response, error) {
+	req = req.Clone(req.Context())
+	req.Header.Set("X-Test-Replica", tr.replica)
+	return tr.next.RoundTrip(req)
 }
 
-func (sender) Permanent(error) bool { return false }
+// sender delivers a replica's reports as daned does (tlsrpt/deliver),
+// over HTTPS to the receiver, whatever the rua host.
+func (r *receiver) sender(t *testing.T, replica string) reporter.Sender {
+	t.Helper()
+	var d net.Dialer
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return d.DialContext(ctx, network, r.addr)
+		},
+		TLSClientConfig: &tls.Config{RootCAs: r.ca, MinVersion: tls.VersionTLS12},
+	}
+	t.Cleanup(tr.CloseIdleConnections)
+	dl, err := deliver.New(deliver.Config{HTTPClient: &http.Client{Transport: tagged{tr, replica}, Timeout: 30 * time.Second},
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return httpsSender{dl}
+}
+
+type httpsSender struct{ d *deliver.Deliverer }
+
+func (s httpsSender) Send(ctx context.Context, rua string, r state.TLSRPTReport) error {
+	return s.d.Deliver(ctx, rua, deliver.Report{PolicyDomain: r.PolicyDomain, Submitter: "sender.example", ReportID: r.ReportID,
+		Begin: r.Begin, End: r.End, Gzip: r.Gzip})
+}
+
+func (httpsSender) Permanent(err error) bool { return deliver.IsPermanent(err) }
 
 // totals returns, per policy domain and rua, the reports' summed counts
 // and how many reports there were.
@@ -87,7 +153,7 @@ func (t txt) LookupTXT(_ context.Context, name string) ([]string, error) { retur
 
 var records = txt{
 	"_smtp._tls.mx.a.example.": {"v=TLSRPTv1; rua=https://r.a.example/v1"},
-	"_smtp._tls.mx.b.example.": {"v=TLSRPTv1; rua=mailto:tlsrpt@b.example"},
+	"_smtp._tls.mx.b.example.": {"v=TLSRPTv1; rua=https://r.b.example/tlsrpt"},
 }
 
 // fleetWorld is a fleet of replicas sharing one Redis and one clock.
@@ -98,7 +164,7 @@ type fleetWorld struct {
 }
 
 func newFleetWorld(t *testing.T) *fleetWorld {
-	return &fleetWorld{clk: fakeclock.New(day.Add(12 * time.Hour)), redis: startRedis(t), rcv: &receiver{}}
+	return &fleetWorld{clk: fakeclock.New(day.Add(12 * time.Hour)), redis: startRedis(t), rcv: startReceiver(t)}
 }
 
 // replica is one daned: its own state store, aggregator and reporter.
@@ -130,7 +196,7 @@ func (w *fleetWorld) replica(t *testing.T, dir, secret string, mod func(*reporte
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := reporter.Config{Aggregator: agg, Store: st, Sender: sender{w.rcv, id}, TXT: records,
+	cfg := reporter.Config{Aggregator: agg, Store: st, Sender: w.rcv.sender(t, id), TXT: records,
 		Organization: "Example Sender", Contact: "tlsrpt@sender.example", Submitter: "sender.example",
 		Now: w.clk.Now, Jitter: func(n time.Duration) time.Duration { return n / 2 }, Logger: quiet,
 		Fleet: fl, Replica: id}
@@ -255,7 +321,7 @@ func TestOneReportForTheFleet(t *testing.T) {
 	w.deliverAll(t, a, b, c)
 	w.expect(t, map[string]tally{
 		"mx.a.example https://r.a.example/v1":  {Reports: 1, OK: 8, Failed: 3, Details: 3},
-		"mx.b.example mailto:tlsrpt@b.example": {Reports: 1, OK: 2, Failed: 1, Details: 1},
+		"mx.b.example https://r.b.example/tlsrpt": {Reports: 1, OK: 2, Failed: 1, Details: 1},
 	})
 	for _, d := range w.rcv.got {
 		if d.replica != a.id {

@@ -320,7 +320,7 @@ func TestOneReportForTheFleet(t *testing.T) {
 	}
 	w.deliverAll(t, a, b, c)
 	w.expect(t, map[string]tally{
-		"mx.a.example https://r.a.example/v1":  {Reports: 1, OK: 8, Failed: 3, Details: 3},
+		"mx.a.example https://r.a.example/v1":     {Reports: 1, OK: 8, Failed: 3, Details: 3},
 		"mx.b.example https://r.b.example/tlsrpt": {Reports: 1, OK: 2, Failed: 1, Details: 1},
 	})
 	for _, d := range w.rcv.got {

@@ -43,7 +43,7 @@ type TLSRPTFlags struct {
 
 // Register defines the --tlsrpt flags on fs.
 func (f *TLSRPTFlags) Register(fs *flag.FlagSet) {
-	fs.BoolVar(&f.Enabled, "tlsrpt", false, "TLS reporting (RFC 8460): count the TLS sessions MTAs report (ReportSessions, --tlsrpt-socket) and send the daily reports; needs --state-dir")
+	fs.BoolVar(&f.Enabled, "tlsrpt", false, "TLS reporting (RFC 8460): count the TLS sessions MTAs report (ReportSessions, --tlsrpt-socket) and send the daily reports; needs --state-dir; with --redis the replicas send one report for the fleet (docs/TLSRPT.md)")
 	fs.StringVar(&f.Org, "tlsrpt-org", "", "organization-name of the reports (required with --tlsrpt)")
 	fs.StringVar(&f.Contact, "tlsrpt-contact", "", "contact-info of the reports: an address or URI for the receiving admins (required with --tlsrpt)")
 	fs.StringVar(&f.Submitter, "tlsrpt-submitter", "", "the submitting domain, named in mail reports' subject, headers and file name (required with --tlsrpt)")

@@ -492,13 +492,14 @@ func (a *Aggregator) Cut(t time.Time) (Closed, error) {
 	return cl, nil
 }
 
-// Commit stores the reports made from closed counts and removes those
-// counts from the store, at once (state.Store.PutTLSRPTReportsAndCounts).
-func (a *Aggregator) Commit(cl Closed, reports []state.TLSRPTReport) error {
+// Commit stores the reports made from closed counts and notes, and
+// removes those counts from the store, at once
+// (state.Store.PutTLSRPTReportsAndCounts).
+func (a *Aggregator) Commit(cl Closed, reports []state.TLSRPTReport, notes ...state.TLSRPTNote) error {
 	if a.cfg.Store == nil {
 		return errors.New("tlsrpt: no state store: reports cannot be kept")
 	}
-	return a.cfg.Store.PutTLSRPTReportsAndCounts(reports, cl.Keys, cl.Before)
+	return a.cfg.Store.PutTLSRPTReportsAndCounts(reports, cl.Keys, cl.Before, notes...)
 }
 
 type noMetrics struct{}

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -619,5 +620,43 @@ func TestManyPolicies(t *testing.T) {
 	}
 	if want := int64(n + 2*((n+1)/2)); total != want {
 		t.Fatalf("%d sessions reported, want %d", total, want)
+	}
+}
+
+// noDone is the shared store failing just after the reports were made:
+// the done marker cannot be written.
+type noDone struct{ reporter.Fleet }
+
+func (noDone) SetDone(context.Context, time.Time, []byte, time.Time) error {
+	return errors.New("connection reset by peer")
+}
+
+// TestReporterDiesBeforeDone: the reporter stops after it made the
+// reports but before the others were told; back, it tells them, and the
+// period is not reported a second time.
+func TestReporterDiesBeforeDone(t *testing.T) {
+	w := newFleetWorld(t)
+	a := w.replica(t, t.TempDir(), "s3cret", func(c *reporter.Config) { c.Fleet = noDone{c.Fleet} })
+	b := w.replica(t, t.TempDir(), "s3cret", nil)
+	a.agg.Add(sessions(tlsa("mx.a.example"), 5, 0)...)
+	b.agg.Add(sessions(tlsa("mx.a.example"), 3, 1)...)
+	a.tick(t)
+	b.tick(t)
+	w.clk.Set(cut)
+	a.tick(t) // a leads, and waits for b
+	b.tick(t)
+	a.tick(t)
+	a.stop() // the reports are made, the marker not written
+	b.tick(t)
+	if b.counted(t) != 1 {
+		t.Fatal("b dropped its counts before the marker")
+	}
+	a = w.replica(t, a.dir, "s3cret", nil)
+	a.tick(t) // writes the marker it kept
+	b.tick(t)
+	w.deliverAll(t, a, b)
+	w.expect(t, map[string]tally{"mx.a.example https://r.a.example/v1": {Reports: 1, OK: 8, Failed: 1, Details: 1}})
+	if b.counted(t) != 0 {
+		t.Fatal("b keeps counts that were reported")
 	}
 }

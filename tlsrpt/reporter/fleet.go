@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/daned/daned/state"
 	"github.com/daned/daned/tlsrpt"
 )
 
@@ -56,11 +57,12 @@ type Fleet interface {
 //  3. One replica takes the period's lease. It waits, at most FinalWait
 //     after the cut, for every registered replica's final counts, merges
 //     the final counts whose digest matches (its own from its own store),
-//     stores the reports and removes its own counts in one transaction,
-//     writes the done marker naming each replica it merged with its
-//     digest, and delivers the reports as alone, after the usual random
-//     delay. If it dies before the marker, the lease runs out and
-//     another replica takes over.
+//     stores the reports, removes its own counts and keeps a copy of the
+//     done marker in one transaction, writes the done marker naming each
+//     replica it merged with its digest, and delivers the reports as
+//     alone, after the usual random delay. If it dies before making the
+//     reports, the lease runs out and another replica takes over; if it
+//     dies after, it writes the kept marker when it is back.
 //  4. A replica that finds the done marker removes its counts when the
 //     marker names its digest, and reports them alone when it does not
 //     (its counts came too late, or were tampered with).
@@ -71,6 +73,7 @@ type Fleet interface {
 // fleetState is what a fleet replica knows of the periods it has cut and
 // not finished.
 type fleetState struct {
+	loaded      bool // the notes of reports made and not yet marked done were read
 	pending     map[time.Time]*fleetPeriod
 	published   uint64 // sessions counted when the counts were last handed in
 	handedIn    bool   // the last hand-in succeeded
@@ -114,6 +117,9 @@ func (r *Reporter) tickFleet(ctx context.Context) time.Time {
 		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
 			next = t
 		}
+	}
+	if !r.fleet.loaded {
+		r.loadNotes()
 	}
 	boundary := now.UTC().Truncate(period)
 	switch due := boundary.Add(r.cfg.Grace); {
@@ -360,19 +366,23 @@ func (r *Reporter) lead(ctx context.Context, p *fleetPeriod, now time.Time) time
 	if err != nil {
 		return r.stuck(p, now, err)
 	}
-	cl := p.cl
-	cl.Before = r.cutTo
-	if err := r.cfg.Aggregator.Commit(cl, reports); err != nil {
+	done, err := json.Marshal(marker{Replicas: included})
+	if err != nil {
 		return r.stuck(p, now, err)
 	}
+	cl := p.cl
+	cl.Before = r.cutTo
+	// The marker is kept with the reports until the others have it: a
+	// restart before then writes it, and does not report again.
+	if err := r.cfg.Aggregator.Commit(cl, reports, state.TLSRPTNote{Key: noteKey(p.start), Value: done}); err != nil {
+		return r.stuck(p, now, err)
+	}
+	p.marker = done
 	for range reports {
 		r.cfg.Metrics.Report("made")
 	}
 	r.log.Info("tlsrpt: the fleet's reports of the period are made", slog.Time("period", p.start),
 		slog.Int("reports", len(reports)), slog.Int("replicas", len(included)))
-	if p.marker, err = json.Marshal(marker{Replicas: included}); err != nil {
-		p.marker = []byte(`{"replicas":{}}`)
-	}
 	return r.markDone(ctx, p, now)
 }
 
@@ -386,11 +396,38 @@ func (r *Reporter) markDone(ctx context.Context, p *fleetPeriod, now time.Time) 
 		_, _ = r.cfg.Fleet.Lease(ctx, p.start, r.cfg.Replica, r.cfg.LeaseTTL) // keep it meanwhile, if the store lets us
 		return now.Add(r.poll())
 	}
+	if err := r.cfg.Store.DeleteTLSRPTNote(noteKey(p.start)); err != nil {
+		r.log.Error("tlsrpt: removing a done marker's note failed", slog.Any("error", err))
+	}
 	if err := r.cfg.Fleet.Release(ctx, p.start, r.cfg.Replica); err != nil {
 		r.log.Info("tlsrpt: ending the reporter lease failed; it runs out by itself", slog.Any("error", err))
 	}
 	delete(r.fleet.pending, p.start)
 	return time.Time{}
+}
+
+// noteKey names the note of a period's done marker in the state store.
+func noteKey(start time.Time) string { return "done/" + start.UTC().Format(time.RFC3339) }
+
+// loadNotes makes a pending period of every done marker this replica
+// stored with its reports and did not write to the store before it
+// stopped.
+func (r *Reporter) loadNotes() {
+	notes, err := r.cfg.Store.TLSRPTNotes()
+	if err != nil {
+		r.log.Error("tlsrpt: reading the done markers to write failed; retrying", slog.Any("error", err))
+		return
+	}
+	r.fleet.loaded = true
+	for k, v := range notes {
+		ts, ok := strings.CutPrefix(k, "done/")
+		start, err := time.Parse(time.RFC3339, ts)
+		if !ok || err != nil {
+			continue
+		}
+		start = start.UTC()
+		r.fleet.pending[start] = &fleetPeriod{start: start, end: start.Add(r.cfg.Aggregator.Period()), final: true, marker: v}
+	}
 }
 
 // finish ends a period another replica reported: this replica's counts

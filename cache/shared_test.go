@@ -2,6 +2,7 @@ package cache_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/daned/daned/cache"
 	"github.com/daned/daned/dane"
@@ -18,6 +21,7 @@ import (
 	"github.com/daned/daned/flight"
 	"github.com/daned/daned/internal/fakeclock"
 	"github.com/daned/daned/internal/redistest"
+	"github.com/daned/daned/resolver"
 	"github.com/daned/daned/shared"
 )
 
@@ -345,5 +349,141 @@ func TestSharedProber(t *testing.T) {
 	ps[1].ProbeReusing(ctx, ip, "other.example.com", 0, false)
 	if ups[1].calls.Load() != 1 {
 		t.Fatalf("%d probes, want 1", ups[1].calls.Load())
+	}
+}
+
+// TestSharedRefresh: of the replicas that refresh a busy verdict, one
+// validates; the others adopt its verdict.
+func TestSharedRefresh(t *testing.T) {
+	srv := redistest.Start(t, redistest.Config{})
+	clk := newClock()
+	rs := newReplicas(t, srv, 2, clk, func() *fakeEngine { return &fakeEngine{ttl: 100 * time.Second, now: clk.Now} })
+	ctx := context.Background()
+	for _, r := range rs {
+		if _, err := r.v.Decide(ctx, "busy.example", engine.Options{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clk.Advance(85 * time.Second) // in the last fifth of its life
+	if _, err := rs[0].v.Decide(ctx, "busy.example", engine.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	rs[0].v.Close() // waits for its refresh
+	if n := validations(rs); n != 2 {
+		t.Fatalf("%d validations, want the first and one refresh", n)
+	}
+	if _, err := rs[1].v.Decide(ctx, "busy.example", engine.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	rs[1].v.Close() // its refresh adopts the first replica's
+	if n := validations(rs); n != 2 {
+		t.Errorf("%d validations, want the second replica to adopt the refreshed verdict", n)
+	}
+	d, ok := rs[1].v.Cached(ctx, "busy.example", engine.Options{})
+	if !ok || d.Remaining != 100*time.Second {
+		t.Errorf("second replica holds %v with %v left, want the refreshed verdict's full 100s", ok, d.Remaining)
+	}
+}
+
+// TestSharedLookupFailure: a failed lookup is shared, with its kind, for
+// the failure TTL only.
+func TestSharedLookupFailure(t *testing.T) {
+	srv := redistest.Start(t, redistest.Config{})
+	clk := newClock()
+	var res []*cache.Resolver
+	var ups []*upstream
+	for range 2 {
+		st, err := shared.New(shared.Config{URL: srv.URL(), Secret: testSecret, Now: clk.Now, Timeout: time.Second,
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		up := &upstream{answer: func(name string, qtype uint16) (*resolver.Answer, error) {
+			return nil, &resolver.QueryError{Name: dns.Fqdn(name), Type: qtype, Kind: resolver.ErrServFail, Rcode: dns.RcodeServerFailure}
+		}}
+		r, err := cache.NewResolver(cache.ResolverConfig{Upstream: up, Now: clk.Now, Shared: st, FailureTTL: 30 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, ups = append(res, r), append(ups, up)
+	}
+	ctx := context.Background()
+	if _, err := res[0].Lookup(ctx, "broken.example", dns.TypeMX); !errors.Is(err, resolver.ErrServFail) {
+		t.Fatalf("first replica: %v", err)
+	}
+	clk.Advance(29 * time.Second)
+	if _, err := res[1].Lookup(ctx, "broken.example", dns.TypeMX); !errors.Is(err, resolver.ErrServFail) || ups[1].calls.Load() != 0 {
+		t.Fatalf("second replica: %v, %d queries; want the shared SERVFAIL", err, ups[1].calls.Load())
+	}
+	clk.Advance(time.Second)
+	if _, err := res[1].Lookup(ctx, "other.broken.example", dns.TypeMX); err == nil {
+		t.Fatal("no error")
+	}
+	if _, err := res[1].Lookup(ctx, "broken.example", dns.TypeMX); !errors.Is(err, resolver.ErrServFail) || ups[1].calls.Load() != 2 {
+		t.Fatalf("after the failure TTL: %v, %d queries; want a query of its own", err, ups[1].calls.Load())
+	}
+}
+
+// TestSharedSpanAttribute: a request answered from the shared store says
+// so in its trace.
+func TestSharedSpanAttribute(t *testing.T) {
+	srv := redistest.Start(t, redistest.Config{})
+	clk := newClock()
+	rs := newReplicas(t, srv, 2, clk, func() *fakeEngine { return &fakeEngine{ttl: time.Hour, now: clk.Now} })
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	for i, r := range rs {
+		ctx, span := tp.Tracer("test").Start(context.Background(), fmt.Sprintf("request %d", i))
+		if _, err := r.v.Decide(ctx, "traced.example", engine.Options{}); err != nil {
+			t.Fatal(err)
+		}
+		span.End()
+	}
+	shared := map[string]bool{}
+	for _, s := range rec.Ended() {
+		for _, a := range s.Attributes() {
+			if a.Key == "dane.cache.shared" && a.Value.AsBool() {
+				shared[s.Name()] = true
+			}
+		}
+	}
+	if shared["request 0"] || !shared["request 1"] {
+		t.Errorf("spans marked as answered from the shared store: %v, want request 1 only", shared)
+	}
+}
+
+// TestSharedRedisHung: a Redis that accepts connections and never
+// answers costs each call --redis-timeout, then nothing while the store
+// backs off; every request is answered, by this replica.
+func TestSharedRedisHung(t *testing.T) {
+	srv := redistest.Start(t, redistest.Config{})
+	clk := newClock()
+	st, err := shared.New(shared.Config{URL: srv.URL(), Secret: testSecret, Now: clk.Now, Timeout: 50 * time.Millisecond, Backoff: time.Hour,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	e := &fakeEngine{ttl: time.Hour, now: clk.Now}
+	v := newValidator(t, cache.ValidatorConfig{Upstream: e, Size: 1000, Now: clk.Now, Shared: st,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	awaitStore(t, st, "the subscription", func(s shared.Stats) bool { return s.Subscribed })
+	srv.Pause()
+	defer srv.Resume()
+	ctx := context.Background()
+	for i := range 50 {
+		domain := fmt.Sprintf("d%d.example", i)
+		d, err := v.Decide(ctx, domain, engine.Options{})
+		if err != nil || d.Result.Domain != domain || d.Result.Verdict.Action != dane.ActionDeliver {
+			t.Fatalf("%s with Redis hung: %v %+v", domain, err, d.Result)
+		}
+	}
+	if n := e.calls.Load(); n != 50 {
+		t.Errorf("%d validations, want every request validated here", n)
+	}
+	s := st.Stats()
+	if s.Up || s.Errors["get"] == 0 || s.Skipped == 0 {
+		t.Errorf("stats %+v: want the store down, a timed-out get, and calls skipped while backing off", s)
 	}
 }

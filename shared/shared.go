@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -61,8 +62,9 @@ type Config struct {
 	// before it validates itself; 0 means 90s (more than a validation's
 	// own deadline).
 	MaxWait time.Duration
-	// Poll is how often a waiting replica looks for the result in case
-	// the notification was lost; 0 means 50ms.
+	// Poll is how soon a waiting replica looks for the result in case
+	// the holder's notification was lost, then twice as long each time
+	// up to 16 times Poll; 0 means 50ms.
 	Poll time.Duration
 	// Backoff is how long the store is left alone after a failed call
 	// (calls meanwhile answer "not shared" at once), so that a dead Redis
@@ -154,6 +156,11 @@ func New(cfg Config) (*Store, error) {
 	quietClient.Do(func() { redis.SetLogger(clientLog{cfg.Logger}) })
 	opt, err := redis.ParseURL(cfg.URL)
 	if err != nil {
+		// Never quote the URL: it may hold a password.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return nil, fmt.Errorf("shared: Redis URL: %w", err)
 	}
 	if opt.TLSConfig != nil {
@@ -450,47 +457,82 @@ const (
 	waitGaveUp                   // the store failed, the wait was too long, or ctx ended
 )
 
-// wait waits for the lease holder of key to store its result.
+// wait waits for the lease holder of key to store its result. The
+// holder's notification wakes it; in case that is lost, it looks again
+// after Poll, then after twice as long each time up to 16 Poll, so that
+// many waiting keys do not flood Redis.
 func (s *Store) wait(ctx context.Context, key, lk string, deadline time.Time) ([]byte, time.Time, waitResult) {
-	tick := time.NewTicker(s.cfg.Poll)
-	defer tick.Stop()
+	delay := s.cfg.Poll
 	for {
+		// Watch before looking: a notification sent after the look
+		// wakes this wait.
 		ws := s.watch(key)
-		select {
-		case <-ws.ch:
-		case <-tick.C:
-		case <-ctx.Done():
+		p, exp, leased, err := s.look(ctx, key, lk)
+		switch {
+		case err != nil:
+			s.unwatch(key, ws)
+			return nil, time.Time{}, waitGaveUp
+		case p != nil:
+			s.unwatch(key, ws)
+			s.st.hits.Add(1)
+			return p, exp, waitDone
+		case !leased:
+			s.unwatch(key, ws)
+			return nil, time.Time{}, waitRetry
+		case time.Now().After(deadline):
 			s.unwatch(key, ws)
 			return nil, time.Time{}, waitGaveUp
 		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ws.ch:
+		case <-t.C:
+			delay = min(2*delay, 16*s.cfg.Poll)
+		case <-ctx.Done():
+		}
+		t.Stop()
 		s.unwatch(key, ws)
-		if p, exp, ok := s.get(ctx, key); ok {
-			s.st.hits.Add(1)
-			return p, exp, waitDone
-		}
-		var n int64
-		if err := s.call(ctx, "wait", func(ctx context.Context) error {
-			var err error
-			n, err = s.rdb.Exists(ctx, lk).Result()
-			return err
-		}); err != nil {
-			return nil, time.Time{}, waitGaveUp
-		}
-		if n == 0 {
-			return nil, time.Time{}, waitRetry
-		}
-		if time.Now().After(deadline) {
+		if ctx.Err() != nil {
 			return nil, time.Time{}, waitGaveUp
 		}
 	}
 }
 
+// look reads key's entry and whether its lease is held, in one round
+// trip. A refused entry counts as absent.
+func (s *Store) look(ctx context.Context, key, lk string) (payload []byte, expires time.Time, leased bool, err error) {
+	rk := s.key(key)
+	var get *redis.StringCmd
+	var exists *redis.IntCmd
+	err = s.call(ctx, "wait", func(ctx context.Context) error {
+		pipe := s.rdb.Pipeline()
+		get = pipe.Get(ctx, rk)
+		exists = pipe.Exists(ctx, lk)
+		_, err := pipe.Exec(ctx)
+		return err
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, time.Time{}, false, err
+	}
+	leased = exists.Val() > 0
+	b, gerr := get.Bytes()
+	if gerr != nil {
+		return nil, time.Time{}, leased, nil
+	}
+	p, exp, oerr := open(s.cfg.Secret, rk, b, s.cfg.Now())
+	if oerr != nil {
+		s.st.reject(oerr)
+		return nil, time.Time{}, leased, nil
+	}
+	return p, exp, leased, nil
+}
+
 // The lease scripts act only while the lease is still the caller's (its
 // token), so that a holder whose lease expired and was taken over never
 // extends or deletes its successor's.
-var (
-	extendScript  = redis.NewScript(`if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call("pexpire", KEYS[1], ARGV[2]) else return 0 end`)
-	releaseScript = redis.NewScript(`if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call("del", KEYS[1]) else return 0 end`)
+const (
+	extendScript  = `if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call("pexpire", KEYS[1], ARGV[2]) else return 0 end`
+	releaseScript = `if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call("del", KEYS[1]) else return 0 end`
 )
 
 // run runs fn and stores its result. With a lease token it extends the
@@ -505,12 +547,31 @@ func (s *Store) run(ctx context.Context, key, token string, fn func(context.Cont
 	p, exp, err := fn(ctx)
 	close(stop)
 	wg.Wait()
-	if err == nil {
-		s.Put(ctx, key, p, exp)
+	if token == "" {
+		if err == nil {
+			s.Put(ctx, key, p, exp)
+		}
+		return p, exp, false, err
 	}
-	if token != "" {
-		s.release(ctx, lk, token)
-		_ = s.call(ctx, "publish", func(ctx context.Context) error { return s.rdb.Publish(ctx, s.doneChan, key).Err() })
+	// Store, release, notify: one round trip. The lease goes before the
+	// notification, so that a woken waiter that finds no entry (fn
+	// failed, or its result is not to be shared) takes the lease at once.
+	ttl := exp.Sub(s.cfg.Now())
+	store := err == nil && ttl >= time.Millisecond
+	var set *redis.StatusCmd
+	_ = s.call(ctx, "put", func(ctx context.Context) error {
+		pipe := s.rdb.Pipeline()
+		if store {
+			rk := s.key(key)
+			set = pipe.Set(ctx, rk, seal(s.cfg.Secret, rk, p, exp), ttl)
+		}
+		pipe.Eval(ctx, releaseScript, []string{lk}, token)
+		pipe.Publish(ctx, s.doneChan, key)
+		_, err := pipe.Exec(ctx)
+		return err
+	})
+	if set != nil && set.Err() == nil {
+		s.st.puts.Add(1)
 	}
 	return p, exp, false, err
 }
@@ -526,7 +587,7 @@ func (s *Store) extend(ctx context.Context, lk, token string, stop <-chan struct
 			var n int64
 			err := s.call(ctx, "lease", func(ctx context.Context) error {
 				var err error
-				n, err = extendScript.Run(ctx, s.rdb, []string{lk}, token, s.cfg.Lease.Milliseconds()).Int64()
+				n, err = s.rdb.Eval(ctx, extendScript, []string{lk}, token, s.cfg.Lease.Milliseconds()).Int64()
 				return err
 			})
 			if err == nil && n == 0 {
@@ -538,7 +599,7 @@ func (s *Store) extend(ctx context.Context, lk, token string, stop <-chan struct
 
 func (s *Store) release(ctx context.Context, lk, token string) {
 	_ = s.call(ctx, "release", func(ctx context.Context) error {
-		return releaseScript.Run(ctx, s.rdb, []string{lk}, token).Err()
+		return s.rdb.Eval(ctx, releaseScript, []string{lk}, token).Err()
 	})
 }
 
@@ -608,9 +669,12 @@ func (s *Store) Invalidate(ctx context.Context, inv cache.Invalidation, keys []s
 		return
 	}
 	b := seal(s.cfg.Secret, s.invalChan, payload, s.cfg.Now().Add(invalidationLife))
-	if s.call(ctx, "publish", func(ctx context.Context) error { return s.rdb.Publish(ctx, s.invalChan, b).Err() }) == nil {
-		s.st.invalSent.Add(1)
+	if err := s.call(ctx, "publish", func(ctx context.Context) error { return s.rdb.Publish(ctx, s.invalChan, b).Err() }); err != nil {
+		s.cfg.Logger.Warn("invalidation not sent to the other replicas: the shared store is unreachable; invalidate again once it is back",
+			"domain", inv.Domain, "err", err)
+		return
 	}
+	s.st.invalSent.Add(1)
 }
 
 // subscribe listens for invalidations and lease notifications until ctx
@@ -800,7 +864,7 @@ var _ cache.SharedStore = (*Store)(nil)
 // Commands are the Redis commands a Store sends (the lease scripts call
 // GET, PEXPIRE and DEL): the ACL of daned's Redis user allows these and
 // nothing else.
-var Commands = []string{"get", "set", "del", "exists", "pexpire", "publish", "subscribe", "ping", "eval", "evalsha"}
+var Commands = []string{"get", "set", "del", "exists", "pexpire", "publish", "subscribe", "ping", "eval"}
 
 // ACL returns the rules of daned's Redis user for a key prefix (as in
 // ACL SETUSER daned on >password <rules>): its commands, on its own keys

@@ -518,3 +518,31 @@ func TestACL(t *testing.T) {
 		t.Error("the ACL allows keys outside the prefix")
 	}
 }
+
+// TestLead: a refresh runs only where no other replica holds the lease.
+func TestLead(t *testing.T) {
+	srv := redistest.Start(t, redistest.Config{})
+	s := newStore(t, shared.Config{URL: srv.URL()})
+	ctx := context.Background()
+	var runs atomic.Int64
+	fn := func(context.Context) ([]byte, time.Time, error) {
+		runs.Add(1)
+		return []byte("refreshed"), time.Now().Add(time.Minute), nil
+	}
+	set(t, srv, "daned:lease:v:0:busy.example", "another replica's token")
+	if s.Lead(ctx, "v:0:busy.example", fn) || runs.Load() != 0 {
+		t.Fatal("Lead ran although another replica holds the lease")
+	}
+	if v, _ := srv.Do(ctx, "GET", "daned:lease:v:0:busy.example"); v != "another replica's token" {
+		t.Fatalf("the other replica's lease was touched: %q", v)
+	}
+	if _, err := srv.Do(ctx, "DEL", "daned:lease:v:0:busy.example"); err != nil {
+		t.Fatal(err)
+	}
+	if !s.Lead(ctx, "v:0:busy.example", fn) || runs.Load() != 1 {
+		t.Fatal("Lead did not run with the lease free")
+	}
+	if p, _, ok := s.Get(ctx, "v:0:busy.example"); !ok || string(p) != "refreshed" {
+		t.Errorf("Get = %q, %v: Lead's result was not stored", p, ok)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/daned/daned/internal/danedtest"
 	"github.com/daned/daned/internal/redistest"
 	"github.com/daned/daned/internal/testworld"
+	"github.com/daned/daned/shared"
 )
 
 func writeSecret(t *testing.T, s string) string {
@@ -162,5 +163,43 @@ func TestSharedReplicasOverTheWorld(t *testing.T) {
 	d, err := replicas[0].Verdicts.Decide(ctx, "notlsa.test", engine.Options{})
 	if err != nil || d.Result.Domain != "notlsa.test" || replicas[0].Shared.Stats().Rejected["forged"] == 0 {
 		t.Fatalf("forged verdict: %v %+v, rejected %v", err, d.Result, replicas[0].Shared.Stats().Rejected)
+	}
+}
+
+// TestSharedTLS: rediss:// with --redis-ca verifies the server; without
+// the CA the server's certificate is refused and the replica runs alone.
+func TestSharedTLS(t *testing.T) {
+	srv := redistest.Start(t, redistest.Config{TLS: true, User: "daned", Password: "a-long-password", ACL: shared.ACL("daned:")})
+	secret := writeSecret(t, "0123456789abcdef0123456789abcdef")
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if !strings.HasPrefix(srv.URL(), "rediss://daned:") {
+		t.Fatalf("URL %s", srv.URL())
+	}
+	tests := []struct {
+		name   string
+		caFile string
+		up     bool
+	}{
+		{name: "verified with --redis-ca", caFile: srv.CAFile(), up: true},
+		{name: "refused without it", up: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ec := config.EngineFlags{Logger: quiet}
+			s, err := (&config.SharedFlags{Redis: srv.URL(), SecretFile: secret, CAFile: tt.caFile, Timeout: 5 * time.Second}).Open(&ec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			ctx := context.Background()
+			s.Put(ctx, "k", []byte("over TLS"), time.Now().Add(time.Minute))
+			p, _, ok := s.Get(ctx, "k")
+			if ok != tt.up || s.Up() != tt.up {
+				t.Fatalf("Get = %q, %v, store up %v; want up %v (%+v)", p, ok, s.Up(), tt.up, s.Stats())
+			}
+			if tt.up && string(p) != "over TLS" {
+				t.Errorf("Get = %q", p)
+			}
+		})
 	}
 }

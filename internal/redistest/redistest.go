@@ -1,14 +1,16 @@
 // Package redistest runs a real redis-server (the Debian package) on a
 // loopback port for tests: its own configuration file, no persistence,
 // its pid file and directory in the test's temporary directory, an
-// optional ACL user, and Kill and Restart on the same port for failure
-// tests. It is test support: no production package imports it.
+// optional ACL user, optional TLS, and Kill and Restart on the same port
+// for failure tests. It is test support: no production package imports it.
 package redistest
 
 import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
@@ -18,8 +20,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/daned/daned/internal/testcert"
 )
 
 // Binary is the redis-server program the tests run.
@@ -35,6 +40,10 @@ type Config struct {
 	// ACL is the user's rules after "on >password"; "" means
 	// "~* &* +@all".
 	ACL string
+	// TLS makes the server speak TLS only, with a certificate for
+	// 127.0.0.1 issued by a CA of its own (CAFile); URL is then
+	// rediss://.
+	TLS bool
 }
 
 // Server is a running redis-server.
@@ -48,6 +57,9 @@ type Server struct {
 	cmd  *exec.Cmd
 	exit chan struct{}
 	log  *lockedWriter
+
+	caFile string
+	roots  *x509.CertPool
 }
 
 // Start runs a redis-server on a free loopback port until the test ends,
@@ -76,6 +88,22 @@ func Start(t testing.TB, cfg Config) *Server {
 			acl = "~* &* +@all"
 		}
 		conf = append(conf, "user default off", fmt.Sprintf("user %s on >%s %s", cfg.User, cfg.Password, acl))
+	}
+	if cfg.TLS {
+		now := time.Now()
+		ca := testcert.New(t, testcert.Spec{CommonName: "redistest CA", CA: true, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour)})
+		leaf := testcert.New(t, testcert.Spec{CommonName: "127.0.0.1", IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+			NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), Parent: ca})
+		s.caFile = filepath.Join(s.dir, "ca.pem")
+		s.roots = x509.NewCertPool()
+		s.roots.AddCert(ca.Cert)
+		for name, b := range map[string][]byte{"ca.pem": ca.CertPEM, "cert.pem": leaf.CertPEM, "key.pem": leaf.KeyPEM} {
+			if err := os.WriteFile(filepath.Join(s.dir, name), b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		conf = append(conf, "tls-cert-file "+filepath.Join(s.dir, "cert.pem"), "tls-key-file "+filepath.Join(s.dir, "key.pem"),
+			"tls-ca-cert-file "+s.caFile, "tls-auth-clients no")
 	}
 	if err := os.WriteFile(filepath.Join(s.dir, "redis.conf"), []byte(strings.Join(conf, "\n")+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -112,7 +140,11 @@ func freePort() (int, error) {
 func (s *Server) start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	cmd := exec.Command(Binary, filepath.Join(s.dir, "redis.conf"), "--port", strconv.Itoa(s.port))
+	port := []string{"--port", strconv.Itoa(s.port)}
+	if s.cfg.TLS {
+		port = []string{"--port", "0", "--tls-port", strconv.Itoa(s.port)}
+	}
+	cmd := exec.Command(Binary, append([]string{filepath.Join(s.dir, "redis.conf")}, port...)...)
 	log := &lockedWriter{}
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
@@ -125,7 +157,7 @@ func (s *Server) start() error {
 	// Polled with backoff, bounded by a generous hang guard.
 	deadline := time.Now().Add(30 * time.Second)
 	for delay := time.Millisecond; ; delay = min(2*delay, 100*time.Millisecond) {
-		if ping(s.Addr()) == nil {
+		if s.ping() == nil {
 			return nil
 		}
 		select {
@@ -141,8 +173,8 @@ func (s *Server) start() error {
 	}
 }
 
-func ping(addr string) error {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
+func (s *Server) ping() error {
+	c, err := s.dial(context.Background())
 	if err != nil {
 		return err
 	}
@@ -161,6 +193,22 @@ func ping(addr string) error {
 	return nil
 }
 
+// dial connects to the server, over TLS when it speaks TLS.
+func (s *Server) dial(ctx context.Context) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if s.cfg.TLS {
+		d := tls.Dialer{Config: &tls.Config{RootCAs: s.roots, ServerName: "127.0.0.1"}}
+		return d.DialContext(ctx, "tcp", s.Addr())
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, "tcp", s.Addr())
+}
+
+// CAFile returns the PEM file of the CA that issued a TLS server's
+// certificate ("" without TLS).
+func (s *Server) CAFile() string { return s.caFile }
+
 // Addr returns the server's address, 127.0.0.1:port (the same after a
 // Restart).
 func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
@@ -168,10 +216,14 @@ func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.It
 // URL returns the redis:// URL of the server, with the ACL user and
 // password when there is one.
 func (s *Server) URL() string {
-	if s.cfg.User != "" {
-		return fmt.Sprintf("redis://%s:%s@%s/0", s.cfg.User, s.cfg.Password, s.Addr())
+	scheme := "redis"
+	if s.cfg.TLS {
+		scheme = "rediss"
 	}
-	return "redis://" + s.Addr() + "/0"
+	if s.cfg.User != "" {
+		return fmt.Sprintf("%s://%s:%s@%s/0", scheme, s.cfg.User, s.cfg.Password, s.Addr())
+	}
+	return scheme + "://" + s.Addr() + "/0"
 }
 
 // Kill ends the server with SIGKILL (no shutdown, no goodbye to clients)
@@ -187,6 +239,25 @@ func (s *Server) Kill() {
 	s.cmd.Process.Kill()
 	<-s.exit
 	s.cmd = nil
+}
+
+// Pause stops the server with SIGSTOP: connections stay open and
+// nothing answers, as with a Redis hung or far too slow. Resume undoes it.
+func (s *Server) Pause() { s.signal(syscall.SIGSTOP) }
+
+// Resume continues a paused server (SIGCONT).
+func (s *Server) Resume() { s.signal(syscall.SIGCONT) }
+
+func (s *Server) signal(sig os.Signal) {
+	s.t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		s.t.Fatal("redistest: the server is not running")
+	}
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		s.t.Fatal(err)
+	}
 }
 
 // Restart starts the server again on the same port after Kill, and
@@ -216,6 +287,7 @@ func (s *Server) stop() {
 	if cmd == nil {
 		return
 	}
+	cmd.Process.Signal(syscall.SIGCONT)
 	cmd.Process.Signal(os.Interrupt)
 	select {
 	case <-exit:
@@ -230,8 +302,7 @@ func (s *Server) stop() {
 // plant, read or delete keys behind daned's back (as an attacker with
 // write access to Redis would).
 func (s *Server) Do(ctx context.Context, args ...string) (string, error) {
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", s.Addr())
+	c, err := s.dial(ctx)
 	if err != nil {
 		return "", err
 	}

@@ -13,7 +13,7 @@ import (
 )
 
 // Policies is the shared second level of MTA-STS policies
-// (manager.Shared): one sealed value per domain, <prefix>sts:<domain>,
+// (manager.Shared): one sealed value per domain, <prefix>s:<domain>,
 // expiring with the policy (at most PolicyTTL ahead).
 type Policies struct{ *base }
 
@@ -28,7 +28,7 @@ func NewPolicies(cfg Config) (*Policies, error) {
 	return &Policies{b}, nil
 }
 
-func (p *Policies) policyKey(domain string) string { return p.key("sts:" + domain) }
+func (p *Policies) policyKey(domain string) string { return p.key("s:" + domain) }
 
 // SharedPolicy returns domain's shared policy. A value that does not open
 // or decode is an error wrapping manager.ErrSharedRejected.

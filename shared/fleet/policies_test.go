@@ -187,7 +187,7 @@ func TestForgedPolicyRefused(t *testing.T) {
 			}
 		}},
 		{"garbage", func(t *testing.T, w *stsWorld) {
-			if err := w.redis.client(t).Set(context.Background(), "daned:sts:"+stsDomain, "{\"mode\":\"none\"}", time.Hour).Err(); err != nil {
+			if err := w.redis.client(t).Set(context.Background(), "daned:s:"+stsDomain, "{\"mode\":\"none\"}", time.Hour).Err(); err != nil {
 				t.Fatal(err)
 			}
 		}},

@@ -17,11 +17,11 @@ import (
 // starts at S has these keys, each expiring when the reporter says
 // (the period's end plus a few days):
 //
-//	<prefix>tlsrpt:S:replicas    hash replica → sealed digest of its final counts ("" while counting)
-//	<prefix>tlsrpt:S:policies    set of the period's policy keys
-//	<prefix>tlsrpt:S:p:<policy>  hash replica → sealed counts of that policy
-//	<prefix>tlsrpt:S:lease       the reporter's replica id, with a TTL
-//	<prefix>tlsrpt:S:done        sealed done marker
+//	<prefix>r:S:replicas    hash replica → sealed digest of its final counts ("" while counting)
+//	<prefix>r:S:policies    set of the period's policy keys
+//	<prefix>r:S:p:<policy>  hash replica → sealed counts of that policy
+//	<prefix>r:S:lease       the reporter's replica id, with a TTL
+//	<prefix>r:S:done        sealed done marker
 //
 // A replica's counts are whole counts, written over the previous ones
 // (HSET), so that writing them again changes nothing. Calls are split in
@@ -40,7 +40,7 @@ func NewReports(cfg Config) (*Reports, error) {
 }
 
 func (r *Reports) periodKey(start time.Time, what string) string {
-	return r.key("tlsrpt:" + start.UTC().Format("20060102T150405Z") + ":" + what)
+	return r.key("r:" + start.UTC().Format("20060102T150405Z") + ":" + what)
 }
 
 // chunk bounds the commands of one call, so that each stays well within
@@ -164,8 +164,9 @@ func (r *Reports) Shares(ctx context.Context, start time.Time) (map[string]tlsrp
 }
 
 // leaseScript takes the lease when it is free, renews it when replica
-// holds it.
-var leaseScript = redis.NewScript(`
+// holds it. The scripts are sent with EVAL, never EVALSHA, which daned's
+// ACL does not allow (docs/SHARED.md).
+const leaseScript = `
 local v = redis.call("GET", KEYS[1])
 if v == false then
 	redis.call("SET", KEYS[1], ARGV[1], "PX", ARGV[2])
@@ -175,21 +176,21 @@ if v == ARGV[1] then
 	redis.call("PEXPIRE", KEYS[1], ARGV[2])
 	return 1
 end
-return 0`)
+return 0`
 
 // releaseScript deletes the lease only when replica holds it.
-var releaseScript = redis.NewScript(`
+const releaseScript = `
 if redis.call("GET", KEYS[1]) == ARGV[1] then
 	return redis.call("DEL", KEYS[1])
 end
-return 0`)
+return 0`
 
 // Lease takes or renews the period's reporter lease.
 func (r *Reports) Lease(ctx context.Context, start time.Time, replica string, d time.Duration) (bool, error) {
 	var n int
 	err := r.run(ctx, "tlsrpt_lease", func(ctx context.Context, c redis.Cmdable) error {
 		var err error
-		n, err = leaseScript.Run(ctx, c, []string{r.periodKey(start, "lease")}, replica, max(d.Milliseconds(), 1)).Int()
+		n, err = c.Eval(ctx, leaseScript, []string{r.periodKey(start, "lease")}, replica, max(d.Milliseconds(), 1)).Int()
 		return err
 	})
 	return n == 1, err
@@ -198,7 +199,7 @@ func (r *Reports) Lease(ctx context.Context, start time.Time, replica string, d 
 // Release ends replica's lease.
 func (r *Reports) Release(ctx context.Context, start time.Time, replica string) error {
 	return r.run(ctx, "tlsrpt_release", func(ctx context.Context, c redis.Cmdable) error {
-		return releaseScript.Run(ctx, c, []string{r.periodKey(start, "lease")}, replica).Err()
+		return c.Eval(ctx, releaseScript, []string{r.periodKey(start, "lease")}, replica).Err()
 	})
 }
 

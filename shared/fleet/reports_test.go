@@ -19,8 +19,10 @@ import (
 	"time"
 
 	"github.com/daned/daned/internal/fakeclock"
+	"github.com/daned/daned/internal/redistest"
 	"github.com/daned/daned/internal/testca"
 	"github.com/daned/daned/internal/tlsrpttest"
+	"github.com/daned/daned/shared"
 	"github.com/daned/daned/shared/fleet"
 	"github.com/daned/daned/state"
 	"github.com/daned/daned/tlsrpt"
@@ -429,7 +431,7 @@ func TestReporterDiesAfterLease(t *testing.T) {
 	a.tick(t)
 	b.tick(t)
 	w.clk.Set(cut)
-	lease := "daned:tlsrpt:20261129T000000Z:lease"
+	lease := "daned:r:20261129T000000Z:lease"
 	wait := w.expired(t, lease)
 	a.tick(t) // takes the lease, waits for b
 	a.stop()  // and dies
@@ -658,5 +660,47 @@ func TestReporterDiesBeforeDone(t *testing.T) {
 	w.expect(t, map[string]tally{"mx.a.example https://r.a.example/v1": {Reports: 1, OK: 8, Failed: 1, Details: 1}})
 	if b.counted(t) != 0 {
 		t.Fatal("b keeps counts that were reported")
+	}
+}
+
+// TestUnderACL: the fleet's policies and reports work as a Redis user
+// with exactly the rights docs/SHARED.md gives daned.
+func TestUnderACL(t *testing.T) {
+	w := &fleetWorld{clk: fakeclock.New(day.Add(12 * time.Hour)), rcv: startReceiver(t),
+		redis: &redisServer{redistest.Start(t, redistest.Config{User: "daned", Password: "a-long-password", ACL: shared.ACL("daned:")})}}
+	a, b := w.replica(t, t.TempDir(), "s3cret", nil), w.replica(t, t.TempDir(), "s3cret", nil)
+	a.agg.Add(sessions(tlsa("mx.a.example"), 5, 0)...)
+	b.agg.Add(sessions(tlsa("mx.a.example"), 3, 1)...)
+	a.tick(t)
+	b.tick(t)
+	w.clk.Set(cut)
+	a.tick(t)
+	b.tick(t)
+	a.tick(t)
+	b.tick(t)
+	w.deliverAll(t, a, b)
+	w.expect(t, map[string]tally{"mx.a.example https://r.a.example/v1": {Reports: 1, OK: 8, Failed: 1, Details: 1}})
+
+	st := w.redis.backend(t, "s3cret", w.clk.Now)
+	p, err := fleet.NewPolicies(fleet.Config{Store: st, Now: w.clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	now := w.clk.Now()
+	sp := state.STSPolicy{Domain: "example.test", ID: "1", Text: enforce, Mode: "enforce", MaxAge: 24 * time.Hour, FetchedAt: now, Expires: now.Add(24 * time.Hour)}
+	if err := p.PutSharedPolicy(ctx, sp); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok, err := p.SharedPolicy(ctx, "example.test"); err != nil || !ok || got.Text != enforce {
+		t.Fatalf("SharedPolicy: %+v %v %v", got, ok, err)
+	}
+	if err := p.DeleteSharedPolicy(ctx, "example.test"); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []*replica{a, b} {
+		if s := r.fl.Stats(); s.Errors != 0 {
+			t.Errorf("replica %s: %d errors under the ACL", r.id, s.Errors)
+		}
 	}
 }

@@ -40,9 +40,11 @@ BUILD_DEPS := file:/usr/include/unbound.h:libunbound-dev
 # posttls-finger, iproute2 and unshare (the conformance test), protoc and the
 # gRPC Python plugin (client generation), Debian's Python gRPC modules and
 # Node with npm (the Python and Node client examples), aiosmtpd (the SMTP
-# relay of the TLS report delivery tests), redis-server (the shared store of
-# several replicas).
+# relay of the TLS report delivery tests), systemd-analyze (the offline
+# check of the systemd units in packaging/), redis-server (the shared store
+# of several replicas).
 TEST_DEPS := bin:unbound:unbound bin:posttls-finger:postfix bin:ip:iproute2 bin:unshare:util-linux \
+	bin:systemd-analyze:systemd \
 	file:/usr/bin/protoc:protobuf-compiler file:/usr/bin/grpc_python_plugin:protobuf-compiler-grpc \
 	py:grpc:python3-grpcio py:google.protobuf:python3-protobuf bin:node:nodejs bin:npm:npm \
 	py:aiosmtpd:python3-aiosmtpd bin:redis-server:redis-server

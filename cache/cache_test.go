@@ -328,3 +328,33 @@ func TestProberCoalescesAndForgets(t *testing.T) {
 		}
 	})
 }
+
+// TestLRUAddUntil: an entry keeps the absolute expiry it was made with,
+// but never lives longer than its lifetime from now.
+func TestLRUAddUntil(t *testing.T) {
+	clk := newClock()
+	c, err := cache.NewLRU[string, int](10, clk.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name          string
+		ttl           time.Duration
+		expiresIn     time.Duration
+		ok            bool
+		wantRemaining time.Duration
+	}{
+		{name: "made earlier elsewhere", ttl: time.Minute, expiresIn: 40 * time.Second, ok: true, wantRemaining: 40 * time.Second},
+		{name: "made by a replica whose clock is ahead", ttl: time.Minute, expiresIn: 5 * time.Minute, ok: true, wantRemaining: time.Minute},
+		{name: "already expired", ttl: time.Minute, expiresIn: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c.AddUntil(tt.name, 1, tt.ttl, clk.Now().Add(tt.expiresIn))
+			it, ok := c.Get(tt.name)
+			if ok != tt.ok || (ok && (it.Remaining != tt.wantRemaining || it.TTL != tt.ttl)) {
+				t.Errorf("Get = %+v, %v; want %v with %v left of %v", it, ok, tt.ok, tt.wantRemaining, tt.ttl)
+			}
+		})
+	}
+}

@@ -115,11 +115,16 @@ func (c *LRU[K, V]) Add(k K, v V, ttl time.Duration) {
 // AddUntil stores v until expires, as an entry of lifetime ttl made
 // ttl before expires: an entry from the shared store keeps the lifetime
 // and the absolute expiry it was made with, whatever replica made it. An
-// expiry already past stores nothing.
+// expiry already past stores nothing; one further than ttl from now (the
+// clock of the replica that made it is ahead) is brought back to now+ttl.
 func (c *LRU[K, V]) AddUntil(k K, v V, ttl time.Duration, expires time.Time) {
-	if !c.now().Before(expires) {
+	now := c.now()
+	if !now.Before(expires) {
 		c.lru.Remove(k)
 		return
+	}
+	if ttl > 0 && expires.Sub(now) > ttl {
+		expires = now.Add(ttl)
 	}
 	if c.lru.Add(k, entry[V]{val: v, added: expires.Add(-ttl), expires: expires}) {
 		c.evictions.Add(1)

@@ -30,11 +30,15 @@ import (
 //   - it needs no generated code and reads in redis-cli when debugging.
 //
 // Certificates travel as DER and are parsed again on decoding; times as
-// RFC 3339 with nanoseconds (decoded in UTC, without a monotonic
-// reading); durations as integer nanoseconds. Decoding refuses unknown
-// fields, unknown versions and out-of-range enums: a replica never guesses
-// at an entry written by another release, it re-validates instead. Any
-// change to the mirror types must bump resultCodecVersion.
+// RFC 3339 with nanoseconds (the same instant, without a monotonic
+// reading); durations as integer nanoseconds; texts as JSON strings,
+// which hold UTF-8 only: daned's texts are (what a server sends is
+// sanitised or quoted before it reaches one), and a byte that is not
+// would arrive as U+FFFD. Decoding refuses unknown fields, unknown
+// versions and out-of-range enums: a replica never guesses at an entry
+// written by another release, it re-validates instead. Any change to the
+// mirror types, or to the dane and mtasts types they hold, must bump
+// resultCodecVersion.
 const resultCodecVersion byte = 1
 
 // MaxEncodedResult bounds an encoded Result: MarshalResult refuses a

@@ -14,12 +14,12 @@ import (
 )
 
 // TestResultCodecWorld validates every scenario of the test world (the
-// catalogue and the MTA-STS scenarios) with a real Unbound and real
-// probes, with and without probes, and checks that each result survives
+// catalogue, the MTA-STS scenarios and the hostile servers) with a real
+// Unbound and real probes, with and without probes, and checks that each result survives
 // MarshalResult and UnmarshalResult unchanged: what one replica stores is
 // what another reads.
 func TestResultCodecWorld(t *testing.T) {
-	specs := append(testworld.Catalogue(), testworld.STSScenarios()...)
+	specs := append(append(testworld.Catalogue(), testworld.STSScenarios()...), testworld.HostileScenarios()...)
 	w := testworld.StartT(t, testworld.Options{Scenarios: specs})
 	u := testworld.StartUnboundT(t, w)
 	ec := danedtest.EngineConfig(w, u.Addr())

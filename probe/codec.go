@@ -17,7 +17,9 @@ import (
 //
 // Format: one version byte (resultCodecVersion), then a JSON document of
 // the private mirror types below; certificates as DER, parsed again on
-// decoding. JSON because encoding/json is hardened against hostile input
+// decoding; texts as JSON strings, which hold UTF-8 only: the banner is
+// sanitised and server replies in errors are sanitised or quoted, and a
+// byte that is not UTF-8 would arrive as U+FFFD. JSON because encoding/json is hardened against hostile input
 // and never panics (encoding/gob says it is not), the mirror types fix
 // the format field by field, and it reads in redis-cli.
 //

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"unicode/utf8"
 
 	"github.com/miekg/dns"
 )
@@ -17,7 +18,9 @@ import (
 //
 // Format: one version byte (answerCodecVersion), then a JSON document of
 // the private mirror types below, with each record in DNS wire format
-// (RFC 1035 §3.2.1, no name compression) as miekg/dns packs it. JSON
+// (RFC 1035 §3.2.1, no name compression) as miekg/dns packs it, and an
+// EDE's text, which comes from the network, as bytes when it is not
+// UTF-8 (JSON would replace the invalid bytes). JSON
 // because encoding/json is hardened against hostile input and never
 // panics (encoding/gob says it is not), the mirror types fix the format
 // field by field, and it reads in redis-cli; wire-format records because
@@ -48,14 +51,14 @@ type wireOutcome struct {
 }
 
 type wireAnswer struct {
-	Name     string   `json:"name"`
-	Type     uint16   `json:"type"`
-	Rcode    int      `json:"rcode"`
-	Security Security `json:"security"`
-	Chain    []string `json:"chain"`
-	Records  [][]byte `json:"records"` // wire format, one RR each
-	TTL      uint32   `json:"ttl"`
-	EDE      []EDE    `json:"ede"`
+	Name     string    `json:"name"`
+	Type     uint16    `json:"type"`
+	Rcode    int       `json:"rcode"`
+	Security Security  `json:"security"`
+	Chain    []string  `json:"chain"`
+	Records  [][]byte  `json:"records"` // wire format, one RR each
+	TTL      uint32    `json:"ttl"`
+	EDE      []wireEDE `json:"ede"`
 }
 
 type wireError struct {
@@ -64,10 +67,55 @@ type wireError struct {
 	Kind     string     `json:"kind"` // a key of querySentinels; "" for a nil Kind
 	Security Security   `json:"security"`
 	Rcode    int        `json:"rcode"`
-	EDE      []EDE      `json:"ede"`
+	EDE      []wireEDE  `json:"ede"`
 	Reason   string     `json:"reason"`
 	Why      string     `json:"why"`
 	Cause    *wireCause `json:"cause"`
+}
+
+// wireEDE is an EDE whose EXTRA-TEXT, as received from the network, may
+// be any bytes: JSON would turn invalid UTF-8 into U+FFFD, so such a text
+// travels as bytes instead.
+type wireEDE struct {
+	Code      uint16 `json:"code"`
+	Text      string `json:"text,omitempty"`
+	TextBytes []byte `json:"text_bytes,omitempty"`
+}
+
+func encodeEDE(edes []EDE) []wireEDE {
+	if edes == nil {
+		return nil
+	}
+	out := make([]wireEDE, len(edes))
+	for i, e := range edes {
+		out[i].Code = e.Code
+		if utf8.ValidString(e.Text) {
+			out[i].Text = e.Text
+		} else {
+			out[i].TextBytes = []byte(e.Text)
+		}
+	}
+	return out
+}
+
+func decodeEDE(w []wireEDE) ([]EDE, error) {
+	if w == nil {
+		return nil, nil
+	}
+	out := make([]EDE, len(w))
+	for i, e := range w {
+		if e.Text != "" && e.TextBytes != nil {
+			return nil, fmt.Errorf("EDE %d has its text twice", i)
+		}
+		out[i] = EDE{Code: e.Code, Text: e.Text}
+		if e.TextBytes != nil {
+			if utf8.Valid(e.TextBytes) {
+				return nil, fmt.Errorf("EDE %d has valid UTF-8 as bytes", i)
+			}
+			out[i].Text = string(e.TextBytes)
+		}
+	}
+	return out, nil
 }
 
 // wireCause is an error as text and the well-known errors it wraps.
@@ -122,7 +170,7 @@ func MarshalAnswer(a *Answer, lookupErr error) ([]byte, error) {
 	switch {
 	case a != nil && lookupErr == nil:
 		wa := &wireAnswer{Name: a.Name, Type: a.Type, Rcode: a.Rcode, Security: a.Security,
-			Chain: a.Chain, TTL: a.TTL, EDE: a.EDE}
+			Chain: a.Chain, TTL: a.TTL, EDE: encodeEDE(a.EDE)}
 		if a.Records != nil {
 			wa.Records = make([][]byte, len(a.Records))
 		}
@@ -144,7 +192,7 @@ func MarshalAnswer(a *Answer, lookupErr error) ([]byte, error) {
 			return nil, fmt.Errorf("resolver: only a *QueryError can be encoded, not %T", lookupErr)
 		}
 		we := &wireError{Name: qe.Name, Type: qe.Type, Security: qe.Security, Rcode: qe.Rcode,
-			EDE: qe.EDE, Reason: qe.Reason, Why: qe.Why}
+			EDE: encodeEDE(qe.EDE), Reason: qe.Reason, Why: qe.Why}
 		if qe.Kind != nil {
 			for name, s := range querySentinels {
 				if qe.Kind == s {
@@ -225,7 +273,11 @@ func (w *wireAnswer) answer() (*Answer, error) {
 	if !knownSecurity(w.Security) {
 		return nil, fmt.Errorf("unknown security state %d", w.Security)
 	}
-	a := &Answer{Name: w.Name, Type: w.Type, Rcode: w.Rcode, Security: w.Security, Chain: w.Chain, TTL: w.TTL, EDE: w.EDE}
+	edes, err := decodeEDE(w.EDE)
+	if err != nil {
+		return nil, err
+	}
+	a := &Answer{Name: w.Name, Type: w.Type, Rcode: w.Rcode, Security: w.Security, Chain: w.Chain, TTL: w.TTL, EDE: edes}
 	if w.Records != nil {
 		a.Records = make([]dns.RR, len(w.Records))
 	}
@@ -265,7 +317,11 @@ func (w *wireError) queryError() (*QueryError, error) {
 	if !knownSecurity(w.Security) {
 		return nil, fmt.Errorf("unknown security state %d", w.Security)
 	}
-	qe := &QueryError{Name: w.Name, Type: w.Type, Security: w.Security, Rcode: w.Rcode, EDE: w.EDE, Reason: w.Reason, Why: w.Why}
+	edes, err := decodeEDE(w.EDE)
+	if err != nil {
+		return nil, err
+	}
+	qe := &QueryError{Name: w.Name, Type: w.Type, Security: w.Security, Rcode: w.Rcode, EDE: edes, Reason: w.Reason, Why: w.Why}
 	if w.Kind != "" {
 		k, ok := querySentinels[w.Kind]
 		if !ok {

@@ -119,6 +119,8 @@ func codecCases(t testing.TB) []struct {
 			Kind: resolver.ErrBogus, Security: resolver.Bogus, Rcode: dns.RcodeServerFailure,
 			EDE:    []resolver.EDE{{Code: 7, Text: "signature expired"}},
 			Reason: resolver.ReasonSigExpired, Why: "validation failure <expired.example.com. MX IN>: signature expired from 127.0.0.1"}},
+		{"EDE text that is not UTF-8", nil, &resolver.QueryError{Name: "x.example.com.", Type: dns.TypeMX, Kind: resolver.ErrServFail,
+			Rcode: dns.RcodeServerFailure, EDE: []resolver.EDE{{Code: 22, Text: "no reachable \xff\xfe authority"}, {Code: 23, Text: "plain"}}}},
 		{"indeterminate", nil, &resolver.QueryError{Name: "x.example.com.", Type: dns.TypeTLSA, Kind: resolver.ErrBogus,
 			Security: resolver.Indeterminate, Rcode: dns.RcodeServerFailure, EDE: []resolver.EDE{{Code: 5}}}},
 		{"SERVFAIL", nil, &resolver.QueryError{Name: "example.com.", Type: dns.TypeMX, Kind: resolver.ErrServFail, Rcode: 2}},
@@ -200,6 +202,8 @@ func TestUnmarshalAnswerRefuses(t *testing.T) {
 		{"unknown kind", v(`{"error":{"kind":"later"}}`), false},
 		{"unknown wrapped error", v(`{"error":{"kind":"timeout","cause":{"text":"x","wraps":["io.EOF"]}}}`), false},
 		{"unknown security", v(`{"answer":{"security":9}}`), false},
+		{"EDE text twice", v(`{"answer":{"ede":[{"code":1,"text":"a","text_bytes":"/w=="}]}}`), false},
+		{"EDE text as bytes that are UTF-8", v(`{"answer":{"ede":[{"code":1,"text_bytes":"YQ=="}]}}`), false},
 		{"record garbage", v(`{"answer":{"records":["AAEC"]}}`), false},
 		// FuzzUnmarshalAnswer found it: miekg/dns unpacks no bytes as an
 		// empty record that does not pack back.

@@ -125,7 +125,7 @@ func (c *Client) Close() error { return c.conn.Close() }
 // about the call (a malformed domain is codes.InvalidArgument; use
 // status.Code).
 func (c *Client) Validate(ctx context.Context, domain string) (*danev1.ValidateResponse, error) {
-	return call(ctx, c, func(ctx context.Context) (*danev1.ValidateResponse, error) {
+	return call(withDomain(ctx, domain), c, func(ctx context.Context) (*danev1.ValidateResponse, error) {
 		return c.api.Validate(ctx, &danev1.ValidateRequest{Domain: domain})
 	})
 }
@@ -134,7 +134,7 @@ func (c *Client) Validate(ctx context.Context, domain string) (*danev1.ValidateR
 // caller that makes its own TLS connections and enforces each host's
 // host_policy itself, as HostTLSConfig does.
 func (c *Client) Policy(ctx context.Context, domain string) (*danev1.ValidateResponse, error) {
-	return call(ctx, c, func(ctx context.Context) (*danev1.ValidateResponse, error) {
+	return call(withDomain(ctx, domain), c, func(ctx context.Context) (*danev1.ValidateResponse, error) {
 		return c.api.Validate(ctx, &danev1.ValidateRequest{Domain: domain, PolicyOnly: true})
 	})
 }
@@ -145,8 +145,19 @@ func (c *Client) Policy(ctx context.Context, domain string) (*danev1.ValidateRes
 // answer as dane.proto's VerifyPeerResponse says: reason OK means the
 // connection may carry the mail, verified that it is DANE-authenticated.
 func (c *Client) VerifyPeer(ctx context.Context, domain, mxHost string, chain [][]byte) (*danev1.VerifyPeerResponse, error) {
-	return call(ctx, c, func(ctx context.Context) (*danev1.VerifyPeerResponse, error) {
+	return call(withDomain(ctx, domain), c, func(ctx context.Context) (*danev1.VerifyPeerResponse, error) {
 		return c.api.VerifyPeer(ctx, &danev1.VerifyPeerRequest{Domain: domain, MxHost: mxHost, Chain: chain})
+	})
+}
+
+// Invalidate has daned drop what it has cached about a domain (its
+// verdicts, and the DNS answers, probe results and MTA-STS policy they
+// rest on), so that the next answer is fresh; replicas that share a
+// store pass it on to each other. The response names the domain as
+// normalised and how many entries were dropped.
+func (c *Client) Invalidate(ctx context.Context, domain string) (*danev1.InvalidateResponse, error) {
+	return call(withDomain(ctx, domain), c, func(ctx context.Context) (*danev1.InvalidateResponse, error) {
+		return c.api.Invalidate(ctx, &danev1.InvalidateRequest{Domain: domain})
 	})
 }
 

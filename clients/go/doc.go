@@ -15,6 +15,10 @@
 //     enforced MTA-STS policy (RFC 8461) mtasts.VerifyHost, the mx
 //     pattern and a WebPKI chain for the host name. A Go MTA gets DANE and
 //     MTA-STS by changing the line that builds its tls.Config.
+//   - Invalidate drops what daned has cached about a domain.
+//   - WithDomainRouting sends every call about one domain to one of
+//     several replicas (gRPC ring hash on DomainHeader, which every
+//     per-domain call carries).
 //   - NextAttempt and FinalCode implement Exchange Online's retry
 //     schedule for deferred mail.
 //

@@ -59,6 +59,12 @@ func TestHelpListsEveryFlagWithEnvAndDefault(t *testing.T) {
 		"--mta-sts (DANED_MTA_STS, default true)",
 		"--mta-sts-fetch-timeout (DANED_MTA_STS_FETCH_TIMEOUT, default 20s)",
 		"--state-dir (DANED_STATE_DIR, default " + state.DefaultDir() + ")",
+		"--redis (DANED_REDIS, default \"\")",
+		"--shared-secret (DANED_SHARED_SECRET",
+		"--redis-timeout (DANED_REDIS_TIMEOUT, default 100ms)",
+		"--redis-prefix (DANED_REDIS_PREFIX, default daned:)",
+		"--redis-lease (DANED_REDIS_LEASE, default 5s)",
+		"--redis-ca (DANED_REDIS_CA",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("--help lacks %q:\n%s", want, out.String())
@@ -67,6 +73,10 @@ func TestHelpListsEveryFlagWithEnvAndDefault(t *testing.T) {
 }
 
 func TestRejectsBadConfiguration(t *testing.T) {
+	shortSecret := filepath.Join(t.TempDir(), "short-secret")
+	if err := os.WriteFile(shortSecret, []byte("sixteen bytes!!!"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		args []string
@@ -80,6 +90,9 @@ func TestRejectsBadConfiguration(t *testing.T) {
 		{name: "bad insecure MX policy", args: []string{"--insecure-mx-policy", "maybe"}, want: "insecure MX policy"},
 		{name: "bad log format", args: []string{"--log-format", "xml"}, want: "--log-format"},
 		{name: "stray argument", args: []string{"example.com"}, want: "unexpected arguments"},
+		{name: "Redis without a shared secret", args: []string{"--redis", "redis://127.0.0.1:1/0"}, want: "--redis needs --shared-secret"},
+		{name: "a short shared secret", env: map[string]string{"DANED_REDIS": "redis://127.0.0.1:1/0"},
+			args: []string{"--shared-secret", shortSecret}, want: "want at least 32"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -862,9 +862,10 @@ func (s *Store) Addr() string { return s.rdb.Options().Addr }
 var _ cache.SharedStore = (*Store)(nil)
 
 // Commands are the Redis commands a Store sends (the lease scripts call
-// GET, PEXPIRE and DEL): the ACL of daned's Redis user allows these and
-// nothing else.
-var Commands = []string{"get", "set", "del", "exists", "pexpire", "publish", "subscribe", "ping", "eval"}
+// GET, PEXPIRE and DEL), and shared/fleet through Run (HSET, HGETALL,
+// SADD, SMEMBERS for the TLS-RPT counts; its lease script calls SET):
+// the ACL of daned's Redis user allows these and nothing else.
+var Commands = []string{"get", "set", "del", "exists", "pexpire", "publish", "subscribe", "ping", "eval", "hset", "hgetall", "sadd", "smembers"}
 
 // ACL returns the rules of daned's Redis user for a key prefix (as in
 // ACL SETUSER daned on >password <rules>): its commands, on its own keys

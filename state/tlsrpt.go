@@ -1,6 +1,7 @@
 package state
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -123,11 +124,22 @@ func (s *Store) TLSRPTClosedBefore() (time.Time, error) {
 	return t, nil
 }
 
+// TLSRPTNote is a value package tlsrpt keeps with the reports it made,
+// in the same transaction: a fleet's reporter keeps there what it still
+// has to tell the other replicas about them.
+type TLSRPTNote struct {
+	Key   string
+	Value []byte
+}
+
+// tlsrptNotePrefix begins, in the meta bucket, the keys of the notes.
+const tlsrptNotePrefix = "tlsrpt-note/"
+
 // PutTLSRPTReportsAndCounts stores the reports made from closed counts,
-// removes those counts and records closedBefore, in one transaction: a
-// crash leaves either the counts (the reports are made again) or the
-// reports, never both and never neither.
-func (s *Store) PutTLSRPTReportsAndCounts(reports []TLSRPTReport, delCounts []string, closedBefore time.Time) error {
+// removes those counts, records closedBefore and stores notes, in one
+// transaction: a crash leaves either the counts (the reports are made
+// again) or the reports, never both and never neither.
+func (s *Store) PutTLSRPTReportsAndCounts(reports []TLSRPTReport, delCounts []string, closedBefore time.Time, notes ...TLSRPTNote) error {
 	put, err := encodeReports(reports)
 	if err != nil {
 		return err
@@ -135,6 +147,11 @@ func (s *Store) PutTLSRPTReportsAndCounts(reports []TLSRPTReport, delCounts []st
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		if err := put(tx); err != nil {
 			return err
+		}
+		for _, n := range notes {
+			if err := tx.Bucket(metaBucket).Put([]byte(tlsrptNotePrefix+n.Key), n.Value); err != nil {
+				return err
+			}
 		}
 		cb := tx.Bucket(tlsrptCountsBucket)
 		for _, k := range delCounts {
@@ -193,4 +210,30 @@ func encodeReports(reports []TLSRPTReport) (func(*bolt.Tx) error, error) {
 		}
 		return nil
 	}, nil
+}
+
+// TLSRPTNotes returns the stored notes by key.
+func (s *Store) TLSRPTNotes() (map[string][]byte, error) {
+	out := map[string][]byte{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(metaBucket).Cursor()
+		p := []byte(tlsrptNotePrefix)
+		for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
+			out[string(k[len(p):])] = bytes.Clone(v)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("state: reading TLS-RPT notes: %w", err)
+	}
+	return out, nil
+}
+
+// DeleteTLSRPTNote removes the note stored under key, if any.
+func (s *Store) DeleteTLSRPTNote(key string) error {
+	err := s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(metaBucket).Delete([]byte(tlsrptNotePrefix + key)) })
+	if err != nil {
+		return fmt.Errorf("state: deleting a TLS-RPT note: %w", err)
+	}
+	return nil
 }

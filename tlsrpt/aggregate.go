@@ -382,12 +382,18 @@ func (a *Aggregator) Live(domain string) []Counts {
 
 // group builds the Counts of the aggregates match selects; a.mu held.
 func (a *Aggregator) group(match func(*aggregate) bool) []Counts {
+	return groupCounts(a.aggs, match, a.cfg.MaxDetails)
+}
+
+// groupCounts builds the Counts of the aggregates match selects, by range
+// and policy domain.
+func groupCounts(aggs map[string]*aggregate, match func(*aggregate) bool, maxDetails int) []Counts {
 	type gk struct {
 		start  time.Time
 		domain string
 	}
 	byKey := map[gk]*Counts{}
-	for _, ag := range a.aggs {
+	for _, ag := range aggs {
 		if !match(ag) {
 			continue
 		}
@@ -397,7 +403,7 @@ func (a *Aggregator) group(match func(*aggregate) bool) []Counts {
 			c = &Counts{PolicyDomain: ag.Policy.Domain, Start: ag.Start, End: ag.End}
 			byKey[k] = c
 		}
-		c.Policies = append(c.Policies, ag.results(a.cfg.MaxDetails))
+		c.Policies = append(c.Policies, ag.results(maxDetails))
 	}
 	out := make([]Counts, 0, len(byKey))
 	for _, c := range byKey {
@@ -446,6 +452,8 @@ type Closed struct {
 	Counts []Counts
 	Keys   []string
 	Before time.Time
+
+	aggs map[string]*aggregate // by key: what Shares encodes
 }
 
 // Cut ends counting before t: the counts of every range that starts
@@ -473,7 +481,9 @@ func (a *Aggregator) Cut(t time.Time) (Closed, error) {
 		}
 	}
 	cl.Counts = a.group(func(ag *aggregate) bool { return ag.Start.Before(t) })
+	cl.aggs = make(map[string]*aggregate, len(cl.Keys))
 	for _, k := range cl.Keys {
+		cl.aggs[k] = a.aggs[k]
 		delete(a.aggs, k)
 		delete(a.dirty, k)
 	}
@@ -482,13 +492,14 @@ func (a *Aggregator) Cut(t time.Time) (Closed, error) {
 	return cl, nil
 }
 
-// Commit stores the reports made from closed counts and removes those
-// counts from the store, at once (state.Store.PutTLSRPTReportsAndCounts).
-func (a *Aggregator) Commit(cl Closed, reports []state.TLSRPTReport) error {
+// Commit stores the reports made from closed counts and notes, and
+// removes those counts from the store, at once
+// (state.Store.PutTLSRPTReportsAndCounts).
+func (a *Aggregator) Commit(cl Closed, reports []state.TLSRPTReport, notes ...state.TLSRPTNote) error {
 	if a.cfg.Store == nil {
 		return errors.New("tlsrpt: no state store: reports cannot be kept")
 	}
-	return a.cfg.Store.PutTLSRPTReportsAndCounts(reports, cl.Keys, cl.Before)
+	return a.cfg.Store.PutTLSRPTReportsAndCounts(reports, cl.Keys, cl.Before, notes...)
 }
 
 type noMetrics struct{}

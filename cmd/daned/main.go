@@ -124,6 +124,11 @@ func run(ctx context.Context, args []string, stderr io.Writer, hup <-chan os.Sig
 		if err := tel.Metrics.ObservePolicies(built.STS.CountByMode); err != nil {
 			return err
 		}
+		if ec.Shared != nil {
+			if err := tel.Metrics.ObserveSharedPolicies(built.STS.SharedStats); err != nil {
+				return err
+			}
+		}
 	}
 	rptMetrics, err := telemetry.NewTLSRPTMetrics(tel.MeterProvider)
 	if err != nil {

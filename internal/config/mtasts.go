@@ -115,6 +115,11 @@ func (c *EngineFlags) buildSTS(b *Built, lookup engine.Lookuper, store bool) err
 	if c.Now != nil {
 		mc.Clock = clockFunc(c.Now)
 	}
+	if store { // a service: the replicas share the policies they fetch
+		if mc.Shared, err = sharedPolicies(c.Shared, c.Now); err != nil {
+			return err
+		}
+	}
 	b.STS, err = manager.New(mc)
 	return err
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -42,7 +43,7 @@ type TLSRPTFlags struct {
 
 // Register defines the --tlsrpt flags on fs.
 func (f *TLSRPTFlags) Register(fs *flag.FlagSet) {
-	fs.BoolVar(&f.Enabled, "tlsrpt", false, "TLS reporting (RFC 8460): count the TLS sessions MTAs report (ReportSessions, --tlsrpt-socket) and send the daily reports; needs --state-dir")
+	fs.BoolVar(&f.Enabled, "tlsrpt", false, "TLS reporting (RFC 8460): count the TLS sessions MTAs report (ReportSessions, --tlsrpt-socket) and send the daily reports; needs --state-dir; with --redis the replicas send one report for the fleet (docs/TLSRPT.md)")
 	fs.StringVar(&f.Org, "tlsrpt-org", "", "organization-name of the reports (required with --tlsrpt)")
 	fs.StringVar(&f.Contact, "tlsrpt-contact", "", "contact-info of the reports: an address or URI for the receiving admins (required with --tlsrpt)")
 	fs.StringVar(&f.Submitter, "tlsrpt-submitter", "", "the submitting domain, named in mail reports' subject, headers and file name (required with --tlsrpt)")
@@ -66,10 +67,9 @@ type TLSRPT struct {
 	Aggregator *tlsrpt.Aggregator
 	cancel     context.CancelFunc
 	done       chan struct{}
+	fleet      bool // the replicas report as one (--redis)
+	log        *slog.Logger
 }
-
-// Live returns the live counts of a policy domain (server.TLSRPT).
-func (t *TLSRPT) Live(domain string) []tlsrpt.Counts { return t.Aggregator.Live(domain) }
 
 // Close stops the reporter and commits the counts.
 func (t *TLSRPT) Close() error {
@@ -121,15 +121,21 @@ func (f *TLSRPTFlags) BuildTLSRPT(c *EngineFlags, b *Built, m *telemetry.TLSRPTM
 		agg.Close()
 		return nil, err
 	}
-	rep, err := reporter.New(reporter.Config{Aggregator: agg, Store: b.Store, Sender: snd, TXT: txtRecords{b.Lookup},
+	rc := reporter.Config{Aggregator: agg, Store: b.Store, Sender: snd, TXT: txtRecords{b.Lookup},
 		Organization: f.Org, Contact: f.Contact, Submitter: f.Submitter, FailuresOnly: f.FailuresOnly,
-		Now: c.Now, Metrics: m, Logger: c.logger()})
+		Now: c.Now, Metrics: m, Logger: c.logger()}
+	if err := fleetReports(c.Shared, b.Store, c.Now, &rc); err != nil {
+		agg.Close()
+		return nil, err
+	}
+	rep, err := reporter.New(rc)
 	if err != nil {
 		agg.Close()
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	t := &TLSRPT{Collector: col, Reporter: rep, Aggregator: agg, cancel: cancel, done: make(chan struct{})}
+	t := &TLSRPT{Collector: col, Reporter: rep, Aggregator: agg, cancel: cancel, done: make(chan struct{}),
+		fleet: rc.Fleet != nil, log: c.logger()}
 	go func() {
 		defer close(t.done)
 		rep.Run(ctx)

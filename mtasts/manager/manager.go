@@ -8,6 +8,12 @@
 // attacker who blocks the TXT record or the policy host (RFC 8461 §5.1,
 // §10.2).
 //
+// With a Shared second level (the store daned replicas share, --redis),
+// a policy one replica fetched is the others' too: a replica that has no
+// policy cached reads the shared one before fetching, a fetch or refresh
+// writes it, and Invalidate removes it. The shared level is a cache of
+// the cache: when it fails the Manager works alone, as without it.
+//
 // Concurrent calls for one domain share one discovery and one fetch.
 // After a failed fetch a domain is not fetched again for RetryAfter (five
 // minutes, RFC 8461 §3.3). A fetched policy always replaces the cached
@@ -24,6 +30,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/daned/daned/dnsname"
@@ -80,6 +87,42 @@ type Fetcher interface {
 	Fetch(ctx context.Context, domain string) (fetch.Result, error)
 }
 
+// Shared is the second level of policies that daned replicas share (the
+// shared store). Its entries are authenticated: an entry that another
+// replica did not write is not returned. Every method is bounded by its
+// own deadline; an error means the shared level could not answer, and
+// the Manager carries on without it.
+type Shared interface {
+	// SharedPolicy returns domain's shared policy, and whether there is
+	// one. An entry that is forged, corrupt or expired is not one: the
+	// error then wraps ErrSharedRejected.
+	SharedPolicy(ctx context.Context, domain string) (state.STSPolicy, bool, error)
+	// PutSharedPolicy writes p, replacing what was there; the entry
+	// expires at p.Expires, or earlier.
+	PutSharedPolicy(ctx context.Context, p state.STSPolicy) error
+	// DeleteSharedPolicy removes domain's shared policy, if any.
+	DeleteSharedPolicy(ctx context.Context, domain string) error
+}
+
+// ErrSharedRejected is wrapped by the errors of a shared entry that was
+// refused: forged, corrupt, expired, or not a valid policy.
+var ErrSharedRejected = errors.New("shared MTA-STS policy rejected")
+
+// SharedStats counts the uses of the shared level.
+type SharedStats struct {
+	// Hits: policies taken from the shared level instead of a fetch.
+	Hits uint64
+	// Misses: no shared policy (or an older one) where one was looked for.
+	Misses uint64
+	// Rejected: shared entries refused (forged, corrupt, expired,
+	// invalid); the policy was fetched instead.
+	Rejected uint64
+	// Errors: calls to the shared level that failed (unreachable, slow).
+	Errors uint64
+	// Writes: policies written to the shared level.
+	Writes uint64
+}
+
 // Clock tells the time.
 type Clock interface {
 	Now() time.Time
@@ -96,6 +139,8 @@ const (
 	DefaultRetryAfter      = 5 * time.Minute
 	DefaultRefreshInterval = time.Minute
 	DefaultMaxEntries      = 100_000
+	// DefaultSharedTimeout bounds one call to the shared level.
+	DefaultSharedTimeout = time.Second
 )
 
 // Config configures a Manager. TXT and Fetcher are required.
@@ -107,6 +152,11 @@ type Config struct {
 	// Store keeps policies across restarts. Nil keeps them in memory
 	// only.
 	Store *state.Store
+	// Shared is the second level shared with other replicas; nil: none.
+	Shared Shared
+	// SharedTimeout bounds one call to Shared; zero means
+	// DefaultSharedTimeout.
+	SharedTimeout time.Duration
 	// Clock is the time source for fetch times, expiry, refresh and
 	// backoff. Nil means the system clock.
 	Clock Clock
@@ -156,6 +206,8 @@ type Manager struct {
 	closed   bool
 	cache    map[string]*entry
 	failures map[string]failure
+
+	shHits, shMisses, shRejected, shErrors, shWrites atomic.Uint64
 }
 
 // New validates cfg, loads the unexpired policies from the store and
@@ -175,6 +227,9 @@ func New(cfg Config) (*Manager, error) {
 	}
 	if cfg.MaxEntries == 0 {
 		cfg.MaxEntries = DefaultMaxEntries
+	}
+	if cfg.SharedTimeout <= 0 {
+		cfg.SharedTimeout = DefaultSharedTimeout
 	}
 	m := &Manager{
 		cfg:      cfg,
@@ -295,6 +350,22 @@ func (m *Manager) Policy(ctx context.Context, domain string) Result {
 func (m *Manager) resolve(ctx context.Context, d string, refresh bool) Result {
 	now := m.clock.Now()
 	cached := m.cached(d, now)
+	askedShared := false
+	if m.cfg.Shared != nil {
+		askedShared = cached == nil || refresh
+		switch {
+		case cached == nil:
+			// A policy another replica fetched is as good as our own.
+			cached = m.adoptShared(ctx, d, nil, now, func(*entry) bool { return true })
+		case refresh:
+			// Another replica may have renewed it already.
+			old := cached
+			newer := func(e *entry) bool { return e.fetchedAt.After(old.fetchedAt) && !refreshDue(e, now) }
+			if e := m.adoptShared(ctx, d, cached, now, newer); e != cached {
+				return fresh(d, e)
+			}
+		}
+	}
 
 	id := ""
 	ans, err := m.cfg.TXT.LookupTXT(ctx, "_mta-sts."+d)
@@ -326,6 +397,11 @@ func (m *Manager) resolve(ctx context.Context, d string, refresh bool) Result {
 			id = cached.id
 		}
 	}
+	if m.cfg.Shared != nil && !askedShared && cached.id != id {
+		// The record changed: another replica may have fetched the new
+		// policy already.
+		cached = m.adoptShared(ctx, d, cached, now, func(e *entry) bool { return e.id == id })
+	}
 	if cached != nil && cached.id == id && !refresh {
 		return fromCache(d, cached, mtasts.ReasonNone, "")
 	}
@@ -349,6 +425,7 @@ func (m *Manager) resolve(ctx context.Context, d string, refresh bool) Result {
 	}
 	e := &entry{id: id, policy: res.Policy, text: res.Text, fetchedAt: now, expires: now.Add(res.Policy.MaxAge)}
 	m.put(d, e)
+	m.share(ctx, d, e)
 	return fresh(d, e)
 }
 
@@ -397,14 +474,104 @@ func (m *Manager) put(d string, e *entry) {
 	if m.cfg.Store == nil {
 		return
 	}
-	err := m.cfg.Store.PutSTSPolicy(state.STSPolicy{
-		Domain: d, ID: e.id, Text: e.text, Mode: e.policy.Mode.String(), MX: e.policy.MX,
-		MaxAge: e.policy.MaxAge, FetchedAt: e.fetchedAt, Expires: e.expires,
-	})
+	err := m.cfg.Store.PutSTSPolicy(storedPolicy(d, e))
 	if err != nil {
 		// The policy still applies from memory; only a restart loses it.
 		m.log.Error("storing an MTA-STS policy", "domain", d, "err", err)
 	}
+}
+
+// adoptShared returns the shared policy of d when there is one and want
+// takes it, after caching it here too (in memory and in the store, not
+// written back); else cached. A rejected entry is counted and ignored, so
+// that the policy is fetched: a forged entry never stands in for a fetch.
+func (m *Manager) adoptShared(ctx context.Context, d string, cached *entry, now time.Time, want func(*entry) bool) *entry {
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.SharedTimeout)
+	defer cancel()
+	sp, ok, err := m.cfg.Shared.SharedPolicy(ctx, d)
+	if err == nil && ok {
+		var e *entry
+		if e, err = sharedEntry(d, sp, now); err == nil {
+			if !want(e) {
+				m.shMisses.Add(1)
+				return cached
+			}
+			m.shHits.Add(1)
+			m.put(d, e)
+			return e
+		}
+	}
+	switch {
+	case errors.Is(err, ErrSharedRejected):
+		m.shRejected.Add(1)
+		m.log.Warn("a shared MTA-STS policy was rejected; fetching it instead", "domain", d, "err", err)
+	case err != nil:
+		m.shErrors.Add(1)
+		m.log.Info("the shared MTA-STS policies did not answer; working alone", "domain", d, "err", err)
+	default:
+		m.shMisses.Add(1)
+	}
+	return cached
+}
+
+// maxSkew is how far ahead of this replica's clock another replica's
+// fetch time may be.
+const maxSkew = time.Minute
+
+// sharedEntry checks a shared policy as if it had just been fetched: its
+// text is parsed again, and its times must agree with its max_age.
+func sharedEntry(d string, sp state.STSPolicy, now time.Time) (*entry, error) {
+	if sp.Domain != d {
+		return nil, fmt.Errorf("%w: it names %q", ErrSharedRejected, sp.Domain)
+	}
+	p, err := mtasts.ParsePolicy(sp.Text)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrSharedRejected, err)
+	}
+	switch {
+	case sp.FetchedAt.After(now.Add(maxSkew)):
+		return nil, fmt.Errorf("%w: fetched in the future (%s)", ErrSharedRejected, sp.FetchedAt.UTC().Format(time.RFC3339))
+	case !sp.Expires.Equal(sp.FetchedAt.Add(p.MaxAge)):
+		return nil, fmt.Errorf("%w: its expiry does not follow from its max_age", ErrSharedRejected)
+	case !now.Before(sp.Expires):
+		return nil, fmt.Errorf("%w: expired at %s", ErrSharedRejected, sp.Expires.UTC().Format(time.RFC3339))
+	}
+	return &entry{id: sp.ID, policy: p, text: sp.Text, fetchedAt: sp.FetchedAt, expires: sp.Expires}, nil
+}
+
+// share writes a fetched policy to the shared level; a policy not kept
+// (max_age 0) removes the shared one.
+func (m *Manager) share(ctx context.Context, d string, e *entry) {
+	if m.cfg.Shared == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.SharedTimeout)
+	defer cancel()
+	var err error
+	if e.expires.After(e.fetchedAt) {
+		err = m.cfg.Shared.PutSharedPolicy(ctx, storedPolicy(d, e))
+	} else {
+		err = m.cfg.Shared.DeleteSharedPolicy(ctx, d)
+	}
+	if err != nil {
+		m.shErrors.Add(1)
+		m.log.Info("writing a shared MTA-STS policy failed; kept here only", "domain", d, "err", err)
+		return
+	}
+	m.shWrites.Add(1)
+}
+
+func storedPolicy(d string, e *entry) state.STSPolicy {
+	return state.STSPolicy{
+		Domain: d, ID: e.id, Text: e.text, Mode: e.policy.Mode.String(), MX: e.policy.MX,
+		MaxAge: e.policy.MaxAge, FetchedAt: e.fetchedAt, Expires: e.expires,
+	}
+}
+
+// SharedStats returns the counts of the shared level's uses.
+func (m *Manager) SharedStats() SharedStats {
+	return SharedStats{Hits: m.shHits.Load(), Misses: m.shMisses.Load(), Rejected: m.shRejected.Load(),
+		Errors: m.shErrors.Load(), Writes: m.shWrites.Load()}
 }
 
 func (m *Manager) storeDelete(d string) {
@@ -447,9 +614,11 @@ func (m *Manager) fallback(d string, reason mtasts.Reason, detail string) Result
 	return m.withCache(d, m.cached(d, m.clock.Now()), reason, detail)
 }
 
-// Invalidate forgets the cached policy of domain, in memory and in the
-// store, and any fetch backoff, so that the next Policy call discovers
-// and fetches afresh. It reports whether a policy was cached.
+// Invalidate forgets the cached policy of domain, in memory, in the
+// store and in the shared level, and any fetch backoff, so that the next
+// Policy call discovers and fetches afresh. It reports whether a policy
+// was cached here. A replica told of another's Invalidate calls it too:
+// removing the shared entry again costs at most one more fetch.
 func (m *Manager) Invalidate(domain string) (bool, error) {
 	d, err := dnsname.Normalize(domain)
 	if err != nil {
@@ -460,10 +629,24 @@ func (m *Manager) Invalidate(domain string) (bool, error) {
 	delete(m.cache, d)
 	delete(m.failures, d)
 	m.mu.Unlock()
-	if m.cfg.Store != nil {
-		return had, m.cfg.Store.DeleteSTSPolicy(d)
+	var errs []error
+	if m.cfg.Shared != nil {
+		ctx, cancel := context.WithTimeout(m.ctx, m.cfg.SharedTimeout)
+		err := m.cfg.Shared.DeleteSharedPolicy(ctx, d)
+		cancel()
+		if err != nil {
+			// The shared entry expires with the policy; meanwhile a
+			// replica without the policy may take it from there.
+			m.shErrors.Add(1)
+			errs = append(errs, fmt.Errorf("removing the shared policy: %w", err))
+		}
 	}
-	return had, nil
+	if m.cfg.Store != nil {
+		if err := m.cfg.Store.DeleteSTSPolicy(d); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return had, errors.Join(errs...)
 }
 
 // CountByMode returns how many unexpired policies are cached, by mode

@@ -12,6 +12,12 @@
 // transaction, and each (period, policy domain, rua) is delivered until
 // it succeeds once, with the same report-id on every attempt.
 //
+// With a Fleet (the store daned replicas share, --redis) the replicas
+// report as one: each hands in its counts, one replica per period,
+// chosen by a lease, merges them into one report per policy domain, and
+// a replica that could not take part reports its own counts alone rather
+// than lose them (fleet.go).
+//
 // It does not count sessions (tlsrpt.Aggregator) or speak HTTP or SMTP
 // (the Sender, package tlsrpt/deliver).
 package reporter
@@ -51,7 +57,8 @@ type Metrics interface {
 	// Report records one report's fate: "sent", "failed" (a permanent
 	// error or retries exhausted), "retry", "no_record" (the domain
 	// publishes no usable TLSRPT record), "made" or "skipped" (no
-	// failure, with FailuresOnly).
+	// failure, with FailuresOnly); and, with a Fleet, "alone" once per
+	// period this replica reported by itself.
 	Report(outcome string)
 }
 
@@ -88,6 +95,29 @@ type Config struct {
 	Jitter  func(n time.Duration) time.Duration
 	Metrics Metrics
 	Logger  *slog.Logger
+
+	// Fleet is the store the replicas of a fleet report through; nil:
+	// this daned reports alone.
+	Fleet Fleet
+	// Replica names this daned in Fleet (state.Store.ReplicaID);
+	// required with Fleet.
+	Replica string
+	// PublishEvery is how often the counts are handed to Fleet while a
+	// period runs; 0 means 10s.
+	PublishEvery time.Duration
+	// FinalWait bounds how long, after the cut, the period's reporter
+	// waits for every replica's final counts; 0 means 10m.
+	FinalWait time.Duration
+	// AloneAfter is how long after its end a period the fleet has not
+	// reported (the shared store unreachable) is reported from this
+	// replica's counts alone; 0 means 6h.
+	AloneAfter time.Duration
+	// LeaseTTL is how long a period's reporter lease lasts unless
+	// renewed; 0 means 1m.
+	LeaseTTL time.Duration
+	// FleetKeep is how long after a period's end its keys stay in the
+	// shared store; 0 means 3 days.
+	FleetKeep time.Duration
 }
 
 // Reporter makes and delivers reports. It is safe for concurrent use.
@@ -98,6 +128,8 @@ type Reporter struct {
 	due   map[time.Time]time.Time
 	cutTo time.Time // the boundary before which everything was reported, as far as this process knows
 	kick  chan struct{}
+
+	fleet fleetState
 }
 
 // New checks cfg and returns a Reporter.
@@ -107,6 +139,8 @@ func New(cfg Config) (*Reporter, error) {
 		return nil, errors.New("reporter: an aggregator, a state store, a sender and a TXT lookup are required")
 	case cfg.Organization == "" || cfg.Contact == "" || cfg.Submitter == "":
 		return nil, errors.New("reporter: the organization name, contact and submitter are required (--tlsrpt-org, --tlsrpt-contact, --tlsrpt-submitter)")
+	case cfg.Fleet != nil && cfg.Replica == "":
+		return nil, errors.New("reporter: a fleet needs the replica's id")
 	}
 	period := cfg.Aggregator.Period()
 	if cfg.Grace <= 0 {
@@ -136,7 +170,23 @@ func New(cfg Config) (*Reporter, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Reporter{cfg: cfg, log: cfg.Logger, due: map[time.Time]time.Time{}, kick: make(chan struct{}, 1)}, nil
+	if cfg.PublishEvery <= 0 {
+		cfg.PublishEvery = 10 * time.Second
+	}
+	if cfg.FinalWait <= 0 {
+		cfg.FinalWait = 10 * time.Minute
+	}
+	if cfg.AloneAfter <= 0 {
+		cfg.AloneAfter = 6 * time.Hour
+	}
+	if cfg.LeaseTTL <= 0 {
+		cfg.LeaseTTL = time.Minute
+	}
+	if cfg.FleetKeep <= 0 {
+		cfg.FleetKeep = 3 * 24 * time.Hour
+	}
+	return &Reporter{cfg: cfg, log: cfg.Logger, due: map[time.Time]time.Time{}, kick: make(chan struct{}, 1),
+		fleet: fleetState{pending: map[time.Time]*fleetPeriod{}}}, nil
 }
 
 // Run reports until ctx ends: it does what is due (Tick) and sleeps until
@@ -162,6 +212,9 @@ func (r *Reporter) Run(ctx context.Context) {
 func (r *Reporter) Tick(ctx context.Context) time.Time {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.cfg.Fleet != nil {
+		return r.tickFleet(ctx)
+	}
 	now := r.cfg.Now()
 	period := r.cfg.Aggregator.Period()
 	boundary := now.UTC().Truncate(period) // every range before it has ended
@@ -217,6 +270,19 @@ func (r *Reporter) SendNow(ctx context.Context, includeCurrent bool) ([]Sent, er
 	defer r.mu.Unlock()
 	now := r.cfg.Now().UTC()
 	until := now.Truncate(r.cfg.Aggregator.Period())
+	if r.cfg.Fleet != nil {
+		if includeCurrent {
+			return nil, errors.New("reporter: a fleet reports whole periods: the current one cannot be reported early")
+		}
+		r.fleetNow(ctx, until)
+		var sent []Sent
+		_, err := r.deliver(ctx, true, &sent)
+		select {
+		case r.kick <- struct{}{}:
+		default:
+		}
+		return sent, err
+	}
 	if includeCurrent {
 		until = now
 	}
@@ -244,25 +310,9 @@ func (r *Reporter) cut(t time.Time) (int, error) {
 	if len(cl.Keys) == 0 {
 		return 0, nil
 	}
-	now := r.cfg.Now()
-	var reports []state.TLSRPTReport
-	for _, c := range cl.Counts {
-		if r.cfg.FailuresOnly && !c.Failures() {
-			r.cfg.Metrics.Report("skipped")
-			continue
-		}
-		id, err := reportID(c)
-		if err != nil {
-			return 0, err
-		}
-		rep := tlsrpt.Report{OrganizationName: r.cfg.Organization, DateRange: tlsrpt.DateRange{Start: c.Start, End: lastSecond(c)},
-			ContactInfo: r.cfg.Contact, ReportID: id, Policies: c.Policies}
-		gz, err := rep.Gzip()
-		if err != nil {
-			return 0, err
-		}
-		reports = append(reports, state.TLSRPTReport{Key: key(c.Start, c.PolicyDomain, ""), PolicyDomain: c.PolicyDomain,
-			ReportID: id, Begin: c.Start, End: lastSecond(c), Gzip: gz, Failures: c.Failures(), NextAttempt: now, GiveUp: now.Add(r.cfg.RetryFor)})
+	reports, err := r.makeReports(cl.Counts, r.cfg.Now())
+	if err != nil {
+		return 0, err
 	}
 	if err := r.cfg.Aggregator.Commit(cl, reports); err != nil {
 		return 0, err
@@ -271,6 +321,30 @@ func (r *Reporter) cut(t time.Time) (int, error) {
 		r.cfg.Metrics.Report("made")
 	}
 	return len(reports), nil
+}
+
+// makeReports makes the reports of counts, first attempted at first.
+func (r *Reporter) makeReports(counts []tlsrpt.Counts, first time.Time) ([]state.TLSRPTReport, error) {
+	var reports []state.TLSRPTReport
+	for _, c := range counts {
+		if r.cfg.FailuresOnly && !c.Failures() {
+			r.cfg.Metrics.Report("skipped")
+			continue
+		}
+		id, err := reportID(c)
+		if err != nil {
+			return nil, err
+		}
+		rep := tlsrpt.Report{OrganizationName: r.cfg.Organization, DateRange: tlsrpt.DateRange{Start: c.Start, End: lastSecond(c)},
+			ContactInfo: r.cfg.Contact, ReportID: id, Policies: c.Policies}
+		gz, err := rep.Gzip()
+		if err != nil {
+			return nil, err
+		}
+		reports = append(reports, state.TLSRPTReport{Key: key(c.Start, c.PolicyDomain, ""), PolicyDomain: c.PolicyDomain,
+			ReportID: id, Begin: c.Start, End: lastSecond(c), Gzip: gz, Failures: c.Failures(), NextAttempt: first, GiveUp: first.Add(r.cfg.RetryFor)})
+	}
+	return reports, nil
 }
 
 // lastSecond is a range's end-datetime as RFC 8460 §4.4's example gives

@@ -223,9 +223,9 @@ func run(ctx context.Context, args []string, stderr io.Writer, hup <-chan os.Sig
 		return err
 	case <-ctx.Done():
 	}
-	logger.Info("shutting down", "lame_duck", *lameDuck)
 	srv.SetServing(false)
 	ws.drain()
+	logger.Info("shutting down", "lame_duck", *lameDuck)
 	time.Sleep(*lameDuck)
 	stopped := make(chan struct{})
 	go func() { g.GracefulStop(); close(stopped) }()

@@ -268,3 +268,64 @@ func TestWebConfigurationRejected(t *testing.T) {
 		})
 	}
 }
+
+// apiStatus calls the JSON API and returns the HTTP status and the gRPC
+// code name of an error ("" on success).
+func apiStatus(t *testing.T, c *http.Client, u string) (int, string) {
+	t.Helper()
+	resp, body := get(t, c, u)
+	var e struct{ Code string }
+	if resp.StatusCode != http.StatusOK {
+		if err := json.Unmarshal([]byte(body), &e); err != nil {
+			t.Fatalf("GET %s: %s with a body that is not JSON: %q", u, resp.Status, body)
+		}
+	}
+	return resp.StatusCode, e.Code
+}
+
+// TestWebRateLimits: each client address gets --http-rate-burst checks
+// at once and --http-recheck-limit re-checks (cache bypassed); over
+// them, 429 RESOURCE_EXHAUSTED. The fleet's --rate-limit is apart.
+func TestWebRateLimits(t *testing.T) {
+	d := startDaned(t, "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
+		"--http-rate-limit", "0.001", "--http-rate-burst", "3", "--http-recheck-limit", "0.001")
+	base := d.webURL(t)
+	c := &http.Client{}
+	steps := []struct {
+		name     string
+		query    string
+		want     int
+		wantCode string
+	}{
+		{name: "check", query: "domain=example.com", want: http.StatusOK},
+		{name: "re-check", query: "domain=example.com&bypass_cache=true", want: http.StatusOK},
+		{name: "second re-check", query: "domain=example.com&bypass_cache=true", want: http.StatusTooManyRequests, wantCode: "RESOURCE_EXHAUSTED"},
+		{name: "third check", query: "domain=example.net", want: http.StatusOK},
+		{name: "fourth check", query: "domain=example.org", want: http.StatusTooManyRequests, wantCode: "RESOURCE_EXHAUSTED"},
+	}
+	for _, st := range steps {
+		if got, code := apiStatus(t, c, base+"v1/validate?"+st.query); got != st.want || code != st.wantCode {
+			t.Errorf("%s: %d %s, want %d %s", st.name, got, code, st.want, st.wantCode)
+		}
+	}
+}
+
+// TestWebLameDuck: at shutdown, checks answer 503 UNAVAILABLE during the
+// lame-duck period instead of being cut off, then the listener closes.
+func TestWebLameDuck(t *testing.T) {
+	d := startDaned(t, "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--lame-duck", "3s")
+	base := d.webURL(t)
+	c := &http.Client{}
+	if got, code := apiStatus(t, c, base+"v1/validate?domain=example.com"); got != http.StatusOK {
+		t.Fatalf("before shutdown: %d %s", got, code)
+	}
+	stopped := make(chan error, 1)
+	go func() { stopped <- d.shutdown() }()
+	d.waitLog(t, "shutting down")
+	if got, code := apiStatus(t, c, base+"v1/validate?domain=example.com"); got != http.StatusServiceUnavailable || code != "UNAVAILABLE" {
+		t.Errorf("during the lame duck: %d %s, want 503 UNAVAILABLE", got, code)
+	}
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+}

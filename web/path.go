@@ -115,7 +115,7 @@ func newPath(res *engine.Result) *pathView {
 		if res.Verdict.Action != dane.ActionDeliver {
 			t = toneFail
 		}
-		note := newNode("note", 1, dom.Y, t, "#verdict", "No MX host", t.Icon+" "+reasonText(res.Verdict.Reason))
+		note := newNode("note", 1, dom.Y, t, "#verdict", "No MX host", t.Icon+" "+shortReason(res.Verdict.Reason, res.Verdict.Status.Short))
 		p.Nodes = append(p.Nodes, note)
 		p.Edges = append(p.Edges, newEdge(dom, note, stateTone(res.MXState), stateTone(res.MXState).Icon))
 		desc = append(desc, "No MX host: "+reasonText(res.Verdict.Reason)+".")
@@ -157,7 +157,12 @@ func newPath(res *engine.Result) *pathView {
 			} else if av.STARTTLS != "" {
 				tls = "STARTTLS: " + av.STARTTLS
 			}
-			an := newNode("addr", 2, y+j*rowH, av.Tone, fmt.Sprintf("#host-%d", i+1), a.IP.String(), tls, av.Tone.Icon+" "+av.Outcome)
+			outcome := av.Outcome
+			if av.Tone == toneFail {
+				st := dane.StatusOf(a.Reason, false)
+				outcome = strings.TrimSpace(st.Code + " " + shortReason(a.Reason, st.Short))
+			}
+			an := newNode("addr", 2, y+j*rowH, av.Tone, fmt.Sprintf("#host-%d", i+1), a.IP.String(), tls, av.Tone.Icon+" "+outcome)
 			p.Nodes = append(p.Nodes, an)
 			at := stateTone(h.AddressState)
 			p.Edges = append(p.Edges, newEdge(hn, an, at, at.Icon))
@@ -167,6 +172,15 @@ func newPath(res *engine.Result) *pathView {
 	}
 	p.Desc = strings.Join(desc, " ")
 	return p
+}
+
+// shortReason names a reason in a word or two for a box of the picture:
+// its status's short text ("tlsa-invalid"), else its name.
+func shortReason(r dane.Reason, short string) string {
+	if short != "" {
+		return short
+	}
+	return strings.ToLower(strings.ReplaceAll(r.String(), "_", " "))
 }
 
 // hostStatus marks a host and says its state in a few words.

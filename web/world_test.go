@@ -6,10 +6,13 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
 	"net/http"
 	"net/netip"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -37,6 +40,11 @@ const (
 	hostileCN  = `<script>alert("cn")</script>`
 	hostileSAN = `"><img src=x onerror=alert(1)>`
 )
+
+// pagesDir, when set, receives each scenario's page as rendered (with
+// the stylesheet beside it), for a person to review:
+// go test ./web -run TestWorld/pages -pages /tmp/pages
+var pagesDir = flag.String("pages", "", "write each scenario's page to this directory")
 
 func webScenarios() []testworld.ScenarioSpec {
 	return []testworld.ScenarioSpec{
@@ -145,6 +153,9 @@ func (e *worldEnv) checkScenario(t *testing.T, sc testworld.Scenario) {
 		t.Fatalf("status %d, want 200:\n%s", r.status, r.body)
 	}
 	assertSecurityHeaders(t, r)
+	if *pagesDir != "" {
+		dumpPage(t, e.h, sc.Domain, r.body)
+	}
 	d, ok := e.built.Verdicts.Cached(context.Background(), sc.Domain, engine.Options{})
 	if !ok {
 		t.Fatal("the page's verdict is not in the decision layer's cache")
@@ -294,6 +305,22 @@ func (e *worldEnv) checkScenario(t *testing.T, sc testworld.Scenario) {
 	}
 	if m, _ := attr(forms[0], "method"); m != "post" {
 		t.Errorf("the re-check form uses %q", m)
+	}
+}
+
+// dumpPage writes a page and the stylesheet to pagesDir.
+func dumpPage(t *testing.T, h *Handler, domain, body string) {
+	t.Helper()
+	css := h.static.files["style.css"]
+	if err := os.MkdirAll(filepath.Join(*pagesDir, "static"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(*pagesDir, "static", "style.css"), css.data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	body = strings.Replace(body, h.static.cssURL, "static/style.css", 1)
+	if err := os.WriteFile(filepath.Join(*pagesDir, domain+".html"), []byte(body), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -89,7 +89,11 @@ func (c *adviceCtx) recordSteps() []step {
 			Record: fmt.Sprintf("%s IN TLSA 2 1 1 %s", c.tlsaName(), hex.EncodeToString(isum[:])),
 		})
 	}
-	out = append(out, step{Text: "Publish the new record next to the old ones, wait until the old RRset's TTL has passed, then remove the records that no longer match. Check again here before and after."})
+	if c.host != nil && len(c.host.TLSA) > 0 {
+		out = append(out, step{Text: "Publish the new record next to the old ones, wait until the old RRset's TTL has passed, then remove the records that no longer match. Check again here before and after."})
+	} else {
+		out = append(out, step{Text: "Publish it in the signed zone, then check again here. From then on, publish the record of a new key or certificate before you deploy it."})
+	}
 	return out
 }
 
@@ -208,7 +212,7 @@ func stepsFor(r dane.Reason, c *adviceCtx) []step {
 func adviceOf(res *engine.Result, causes []dnssecCause) []advice {
 	var out []advice
 	seen := map[string]bool{}
-	add := func(r dane.Reason, sts bool, title string, c *adviceCtx) {
+	add := func(r dane.Reason, sts bool, title string, c *adviceCtx, first ...step) {
 		key := r.String() + "\x00" + title
 		if seen[key] {
 			return
@@ -218,7 +222,11 @@ func adviceOf(res *engine.Result, causes []dnssecCause) []advice {
 		if sts {
 			st = dane.StatusOfSTS(r, false)
 		}
-		out = append(out, advice{Reason: r.String(), Code: st.Code, ResultType: st.TLSRPT, Title: title, Steps: stepsFor(r, c)})
+		a := advice{Reason: r.String(), Code: st.Code, ResultType: st.TLSRPT, Title: title, Steps: append(first, stepsFor(r, c)...)}
+		if len(first) > 0 {
+			a.Code = "" // reported, not deferred: no code applies
+		}
+		out = append(out, a)
 	}
 	if len(res.Hosts) == 0 && res.Verdict.Reason != dane.ReasonOK && res.Verdict.Reason != dane.ReasonUnspecified {
 		add(res.Verdict.Reason, false, res.Domain+": "+reasonText(res.Verdict.Reason), &adviceCtx{res: res, causes: causes})
@@ -230,7 +238,8 @@ func adviceOf(res *engine.Result, causes []dnssecCause) []advice {
 			add(h.Reason, h.STSFailure == h.Reason, h.Name+": "+reasonText(h.Reason), c)
 		}
 		if h.STSFailure != dane.ReasonUnspecified && (h.Usable || h.STSFailure != h.Reason) {
-			add(h.STSFailure, true, h.Name+" (MTA-STS, mode testing): "+reasonText(h.STSFailure), c)
+			add(h.STSFailure, true, h.Name+" (MTA-STS, mode testing): "+reasonText(h.STSFailure), c,
+				step{Text: "The policy is in mode testing: senders deliver all the same and report this failure to the domain's TLS-RPT address. Fix it before you switch the policy to mode enforce, or mail will defer."})
 		}
 	}
 	if p := res.MTASTS; p != nil && p.Failure != mtasts.ReasonNone {

@@ -26,8 +26,15 @@ import (
 var templateFS embed.FS
 
 var pages = template.Must(template.New("").Funcs(template.FuncMap{
-	"inc": func(i int) int { return i + 1 },
+	// pathSVG hands the svg template one layout of a picture.
+	"pathSVG": func(p *pathView, l *layout) svgData { return svgData{p, l} },
 }).ParseFS(templateFS, "templates/*.html"))
+
+// svgData is one drawing of the delivery path, for the svg template.
+type svgData struct {
+	Path   *pathView
+	Layout *layout
+}
 
 // errInvalidDomain is wrapped by every error about the domain given.
 var errInvalidDomain = dnsname.ErrInvalid
@@ -115,10 +122,14 @@ func (h *Handler) readForm(w http.ResponseWriter, r *http.Request) *callError {
 	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/x-www-form-urlencoded" {
 		return &callError{http.StatusUnsupportedMediaType, "INVALID_ARGUMENT", "the form must be sent as application/x-www-form-urlencoded"}
 	}
+	crossSite := r.Header.Get("Sec-Fetch-Site") == "cross-site"
 	if o := r.Header.Get("Origin"); o != "" {
 		if u, err := url.Parse(o); err != nil || u.Host != r.Host {
-			return &callError{http.StatusForbidden, "PERMISSION_DENIED", "a re-check must come from this server's own page"}
+			crossSite = true
 		}
+	}
+	if crossSite {
+		return &callError{http.StatusForbidden, "PERMISSION_DENIED", "a re-check must come from this server's own page"}
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, h.cfg.MaxBody)
 	if err := r.ParseForm(); err != nil {

@@ -140,6 +140,7 @@ type stsView struct {
 type tlsrptView struct {
 	Tone    tone
 	Summary string
+	Problem string // why no record applies, or why the lookup failed
 	Name    string
 	RUA     []string
 	Skipped []string
@@ -412,7 +413,7 @@ func newSTSView(res *engine.Result) *stsView {
 func newTLSRPTView(domain string, txts []string, err error) *tlsrptView {
 	v := &tlsrptView{Name: strings.TrimSuffix(tlsrpt.RecordName(domain), ".")}
 	if err != nil {
-		v.Tone, v.Summary = toneFail, "the lookup failed: "+err.Error()
+		v.Tone, v.Summary, v.Problem = toneFail, "the lookup failed", err.Error()
 		return v
 	}
 	rec, perr := tlsrpt.ParseRecord(txts)
@@ -421,7 +422,7 @@ func newTLSRPTView(domain string, txts []string, err error) *tlsrptView {
 		if len(txts) == 0 {
 			v.Tone, v.Summary = toneWarn, "no TLS-RPT record: senders send you no reports of failed TLS sessions"
 		} else {
-			v.Tone, v.Summary = toneWarn, "no usable TLS-RPT record: "+strings.TrimPrefix(perr.Error(), "tlsrpt: ")
+			v.Tone, v.Summary, v.Problem = toneWarn, "no usable TLS-RPT record", strings.TrimPrefix(perr.Error(), "tlsrpt: ")
 		}
 		return v
 	}

@@ -6,10 +6,13 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
 	"net/http"
 	"net/netip"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -37,6 +40,11 @@ const (
 	hostileCN  = `<script>alert("cn")</script>`
 	hostileSAN = `"><img src=x onerror=alert(1)>`
 )
+
+// pagesDir, when set, receives each scenario's page as rendered (with
+// the stylesheet beside it), for a person to review:
+// go test ./web -run TestWorld/pages -pages /tmp/pages
+var pagesDir = flag.String("pages", "", "write each scenario's page to this directory")
 
 func webScenarios() []testworld.ScenarioSpec {
 	return []testworld.ScenarioSpec{
@@ -145,6 +153,9 @@ func (e *worldEnv) checkScenario(t *testing.T, sc testworld.Scenario) {
 		t.Fatalf("status %d, want 200:\n%s", r.status, r.body)
 	}
 	assertSecurityHeaders(t, r)
+	if *pagesDir != "" {
+		dumpPage(t, e.h, sc.Domain, r.body)
+	}
 	d, ok := e.built.Verdicts.Cached(context.Background(), sc.Domain, engine.Options{})
 	if !ok {
 		t.Fatal("the page's verdict is not in the decision layer's cache")
@@ -185,46 +196,56 @@ func (e *worldEnv) checkScenario(t *testing.T, sc testworld.Scenario) {
 		}
 	}
 
-	// The picture: a step per host, marked as the host is, and the
-	// failing step visible when the mail does not go.
-	steps := p.all(func(n *html.Node) bool { return n.Data == "a" && hasClass(n, "step") })
-	if len(steps) == 0 {
-		t.Fatal("no steps in the picture")
+	// The picture, in both drawings: a step per host, marked as the host
+	// is, and the failing step visible when the mail does not go.
+	svgs := p.all(func(n *html.Node) bool { return n.Data == "svg" })
+	if len(svgs) != 2 {
+		t.Fatalf("%d svg elements, want 2 (wide and tall)", len(svgs))
 	}
-	if svg := p.all(func(n *html.Node) bool { return n.Data == "svg" }); len(svg) != 1 {
-		t.Fatalf("%d svg elements, want 1", len(svg))
-	} else {
-		assertSVGAlternative(t, svg[0])
-	}
-	failing := 0
-	for _, s := range steps {
-		if hasClass(s, "fail") {
-			failing++
-			if ds, _ := attr(s, "data-state"); ds != "fail" || !strings.Contains(text(s), "✗") {
-				t.Errorf("failing step %q is not marked in words and icon (data-state %q)", text(s), ds)
+	for _, svg := range svgs {
+		assertSVGAlternative(t, svg)
+		steps := parsed{svg}.all(func(n *html.Node) bool { return n.Data == "a" && hasClass(n, "step") })
+		if len(steps) == 0 {
+			t.Fatal("no steps in the picture")
+		}
+		failing := 0
+		for _, s := range steps {
+			if hasClass(s, "fail") {
+				failing++
+				if ds, _ := attr(s, "data-state"); ds != "fail" || !strings.Contains(text(s), "✗") {
+					t.Errorf("failing step %q is not marked in words and icon (data-state %q)", text(s), ds)
+				}
 			}
 		}
-	}
-	if res.Verdict.Action != dane.ActionDeliver && failing == 0 {
-		t.Error("the mail does not go, and no step of the picture is marked failing")
+		if res.Verdict.Action != dane.ActionDeliver && failing == 0 {
+			t.Error("the mail does not go, and no step of the picture is marked failing")
+		}
+		for i, h := range res.Hosts {
+			var node *html.Node
+			for _, s := range steps {
+				if href, _ := attr(s, "href"); href == fmt.Sprintf("#host-%d", i+1) && hasClass(s, "host") {
+					node = s
+				}
+			}
+			if node == nil {
+				t.Fatalf("host %s: no step", h.Name)
+			}
+			if got := hasClass(node, "fail"); got != !h.Usable {
+				t.Errorf("host %s: step marked failing %v, usable %v", h.Name, got, h.Usable)
+			}
+			if !strings.Contains(text(node), h.Name) && !strings.Contains(text(node), "…") {
+				t.Errorf("host %s: step %q does not name it", h.Name, text(node))
+			}
+		}
 	}
 	for i, h := range res.Hosts {
 		id := fmt.Sprintf("host-%d", i+1)
-		var node *html.Node
-		for _, s := range steps {
-			if href, _ := attr(s, "href"); href == "#"+id && hasClass(s, "host") {
-				node = s
-			}
-		}
 		sec := p.byID(id)
-		if node == nil || sec == nil {
-			t.Fatalf("host %s: step %v, section %v", h.Name, node != nil, sec != nil)
+		if sec == nil {
+			t.Fatalf("host %s: no section", h.Name)
 		}
 		if !strings.Contains(text(sec), h.Name) {
 			t.Errorf("section %s does not name %s", id, h.Name)
-		}
-		if got := hasClass(node, "fail"); got != !h.Usable {
-			t.Errorf("host %s: step marked failing %v, usable %v", h.Name, got, h.Usable)
 		}
 		if got := hasClass(sec, "fail"); got != !h.Usable {
 			t.Errorf("host %s: section marked failing %v, usable %v", h.Name, got, h.Usable)
@@ -297,6 +318,22 @@ func (e *worldEnv) checkScenario(t *testing.T, sc testworld.Scenario) {
 	}
 }
 
+// dumpPage writes a page and the stylesheet to pagesDir.
+func dumpPage(t *testing.T, h *Handler, domain, body string) {
+	t.Helper()
+	css := h.static.files["style.css"]
+	if err := os.MkdirAll(filepath.Join(*pagesDir, "static"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(*pagesDir, "static", "style.css"), css.data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	body = strings.Replace(body, h.static.cssURL, "static/style.css", 1)
+	if err := os.WriteFile(filepath.Join(*pagesDir, domain+".html"), []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func isWithin(n, ancestor *html.Node) bool {
 	for p := n.Parent; p != nil; p = p.Parent {
 		if p == ancestor {
@@ -313,6 +350,8 @@ func assertSVGAlternative(t *testing.T, svg *html.Node) {
 		t.Errorf("svg role %q, want img", role)
 	}
 	ids, _ := attr(svg, "aria-labelledby")
+	kind, _ := attr(svg, "class")
+	kind = strings.TrimPrefix(kind, "path ")
 	var title, desc string
 	for c := svg.FirstChild; c != nil; c = c.NextSibling {
 		switch c.Data {
@@ -322,7 +361,7 @@ func assertSVGAlternative(t *testing.T, svg *html.Node) {
 			desc = text(c)
 		}
 	}
-	if title == "" || desc == "" || !strings.Contains(ids, "path-svg-title") || !strings.Contains(ids, "path-svg-desc") {
+	if title == "" || desc == "" || ids != "path-"+kind+"-title path-"+kind+"-desc" {
 		t.Errorf("svg title %q, desc %q, aria-labelledby %q", title, desc, ids)
 	}
 }
@@ -520,5 +559,12 @@ func (e *worldEnv) checkRecheck(t *testing.T) {
 	x := postForm(t, e.base+"/check", url.Values{"domain": {"ee-spki.test"}}, "Origin", "https://evil.example")
 	if x.status != http.StatusForbidden {
 		t.Errorf("cross-site re-check: status %d, want 403", x.status)
+	}
+	x = postForm(t, e.base+"/check", url.Values{"domain": {"ee-spki.test"}}, "Sec-Fetch-Site", "cross-site")
+	if x.status != http.StatusForbidden {
+		t.Errorf("cross-site re-check (Sec-Fetch-Site): status %d, want 403", x.status)
+	}
+	if s := postForm(t, e.base+"/check", url.Values{"domain": {"ee-spki.test"}}, "Origin", e.base, "Sec-Fetch-Site", "same-origin"); s.status != http.StatusOK {
+		t.Errorf("same-origin re-check: status %d, want 200", s.status)
 	}
 }

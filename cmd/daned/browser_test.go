@@ -516,6 +516,47 @@ func TestBrowser(t *testing.T) {
 		})
 	}
 
+	// A person types a domain into the form, lands on its page's stable
+	// address, and re-checks it past the cache; a second re-check at
+	// once meets daned's default --http-recheck-limit (one in 10 s).
+	t.Run("form and re-check", func(t *testing.T) {
+		tb := newTab(t, bctx)
+		tb.load(t, base, 1280, false)
+		if err := chromedp.Do(tb.ctx, chromedp.SendKeys(chromedp.ID("domain"), "EE-SPKI.test")); err != nil {
+			t.Fatal(err)
+		}
+		click := func(sel string) int64 {
+			t.Helper()
+			resp, err := chromedp.RunResponse(tb.ctx, chromedp.Click(chromedp.CSS(sel)))
+			if err != nil {
+				t.Fatalf("clicking %s: %v", sel, err)
+			}
+			return resp.Status
+		}
+		if st := click("form.check button"); st != 200 {
+			t.Errorf("the form's answer: %d, want 200", st)
+		}
+		if loc, err := chromedp.Run(tb.ctx, chromedp.Location()); err != nil || loc != check("ee-spki.test") {
+			t.Errorf("the form led to %q (%v), want %q", loc, err, check("ee-spki.test"))
+		}
+		if text := tb.text(t); !strings.Contains(text, "Deliver: mail to ee-spki.test") {
+			t.Errorf("after the form:\n%s", text)
+		}
+		if st := click("form.recheck button"); st != 200 {
+			t.Errorf("re-check: %d, want 200", st)
+		}
+		if text := tb.text(t); notInOrder(text, []string{"Deliver: mail to ee-spki.test", "checked now"}) != "" || strings.Contains(text, "from daned's cache") {
+			t.Errorf("after a re-check the page does not say it checked now:\n%s", text)
+		}
+		if st := click("form.recheck button"); st != 429 {
+			t.Errorf("a second re-check at once: %d, want 429", st)
+		}
+		if text := tb.text(t); !strings.Contains(text, "rate limit exceeded") {
+			t.Errorf("the second re-check's page does not say why it was refused:\n%s", text)
+		}
+		tb.checkQuiet(t, base+"check")
+	})
+
 	// The control: markup put into the page after the fact (as a flaw
 	// in escaping would) is refused by the Content Security Policy, and
 	// the refusal is seen, so the clean consoles above mean something.

@@ -179,6 +179,9 @@ func newReport(res *engine.Result, src flight.Source, remaining time.Duration, n
 		FromCache:  src == flight.Cached,
 		Remaining:  roundDuration(remaining),
 	}
+	if n, usable := len(res.Hosts), usableHosts(res); res.Verdict.Action == dane.ActionDeliver && usable < n {
+		rp.ReasonSay = fmt.Sprintf("%d of %d MX hosts usable: senders deliver through them and skip the others", usable, n)
+	}
 	switch res.Verdict.Action {
 	case dane.ActionDeliver:
 		rp.Tone = tonePass
@@ -208,6 +211,17 @@ func newReport(res *engine.Result, src flight.Source, remaining time.Duration, n
 	rp.Advice = adviceOf(res, rp.DNSSEC)
 	rp.Path = newPath(res)
 	return rp
+}
+
+// usableHosts counts the hosts mail may go through.
+func usableHosts(res *engine.Result) int {
+	n := 0
+	for _, h := range res.Hosts {
+		if h.Usable {
+			n++
+		}
+	}
+	return n
 }
 
 // causesOf reads the DNSSEC causes of a result: from the verdict when the

@@ -259,32 +259,53 @@ func improve(res *engine.Result) []advice {
 		return nil
 	}
 	a := advice{Reason: "OK", Title: "Nothing to fix"}
-	switch {
-	case res.PolicyOnly:
+	if res.PolicyOnly {
 		a.Steps = []step{{Text: "This check consulted the DNS only; run a full check to probe the hosts."}}
-	case res.Verdict.Policy == dane.PolicyDANERequired:
-		a.Steps = []step{{Text: "Every host is authenticated with DANE. Keep it so: publish the TLSA record of a new certificate or key before you deploy it, and monitor your DNSSEC signatures and TLS-RPT reports."}}
-	case res.MXState != engine.DNSSecure:
+		return []advice{a}
+	}
+	if res.MXState != engine.DNSSecure && res.Verdict.Policy != dane.PolicyMTASTSRequired {
 		a.Title = "Mail is delivered, but without DANE"
 		a.Steps = []step{{Text: "The MX records of " + res.Domain + " are not DNSSEC-signed, so senders cannot use DANE. Sign the zone and publish its DS at the registrar, then publish TLSA records for the MX hosts."}}
-	default:
-		a.Title = "Mail is delivered, but not every host is protected by DANE"
-		for i := range res.Hosts {
-			h := &res.Hosts[i]
-			if h.Policy != dane.PolicyOpportunistic {
-				continue
-			}
-			c := &adviceCtx{res: res, host: h, addr: chainAddr(h)}
+		return []advice{a}
+	}
+	var protect, tidy []step
+	for i := range res.Hosts {
+		h := &res.Hosts[i]
+		c := &adviceCtx{res: res, host: h, addr: chainAddr(h)}
+		switch h.Policy {
+		case dane.PolicyOpportunistic:
 			if h.AddressState != engine.DNSSecure {
-				a.Steps = append(a.Steps, step{Text: h.Name + " lies in an unsigned zone: senders cannot look up its TLSA records. Sign that zone, or use a host name in a signed zone."})
+				protect = append(protect, step{Text: h.Name + " lies in an unsigned zone: senders cannot look up its TLSA records. Sign that zone, or use a host name in a signed zone."})
 				continue
 			}
-			a.Steps = append(a.Steps, step{Text: h.Name + " has no TLSA records: mail to it may be sent in cleartext or to an impostor."})
-			a.Steps = append(a.Steps, c.recordSteps()...)
+			protect = append(protect, step{Text: h.Name + " has no TLSA records: mail to it may be sent in cleartext or to an impostor."})
+			protect = append(protect, c.recordSteps()...)
+		case dane.PolicyTLSRequired:
+			protect = append(protect, step{Text: h.Name + " publishes TLSA records, but none is usable for SMTP (see the table): senders insist on TLS but cannot authenticate the server. Replace them with a usable record."})
+			protect = append(protect, c.recordSteps()...)
+		case dane.PolicyDANERequired:
+			var bad []string
+			for _, t := range h.TLSA {
+				if !t.Usable {
+					bad = append(bad, fmt.Sprintf("%d %d %d", t.Usage, t.Selector, t.MatchingType))
+				}
+			}
+			if len(bad) > 0 {
+				tidy = append(tidy, step{Text: fmt.Sprintf("%d of the TLSA records of %s are unusable and ignored by senders (%s; the table says why). Remove them, so that the RRset says what you mean.", len(bad), h.Name, strings.Join(bad, ", "))})
+			}
 		}
-		if len(a.Steps) == 0 {
-			a.Steps = []step{{Text: "Nothing needs doing."}}
-		}
+	}
+	switch {
+	case len(protect) > 0:
+		a.Title = "Mail is delivered, but not every host is protected by DANE"
+		a.Steps = append(protect, tidy...)
+	case len(tidy) > 0:
+		a.Title = "Nothing urgent: tidy the TLSA records"
+		a.Steps = tidy
+	case res.Verdict.Policy == dane.PolicyDANERequired:
+		a.Steps = []step{{Text: "Every host is authenticated with DANE. Keep it so: publish the TLSA record of a new certificate or key before you deploy it, and monitor your DNSSEC signatures and TLS-RPT reports."}}
+	default:
+		a.Steps = []step{{Text: "Nothing needs doing."}}
 	}
 	return []advice{a}
 }

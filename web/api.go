@@ -54,7 +54,7 @@ func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	domain, err := dnsname.Normalize(req.GetDomain())
 	if err != nil {
-		writeJSONError(w, &callError{http.StatusBadRequest, "INVALID_ARGUMENT", err.Error()})
+		writeJSONError(w, &callError{http.StatusBadRequest, "INVALID_ARGUMENT", short(err.Error())})
 		return
 	}
 	fresh := req.GetBypassCache()

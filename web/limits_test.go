@@ -184,10 +184,14 @@ func TestCanonicalURL(t *testing.T) {
 			t.Errorf("%q: status %d, Location %q", in, r.status, r.header.Get("Location"))
 		}
 	}
-	if r := checkPage(t, base, "xn--bcher-kva.example"); r.status != http.StatusOK {
+	r := checkPage(t, base, "xn--bcher-kva.example")
+	if r.status != http.StatusOK {
 		t.Errorf("canonical address: status %d", r.status)
 	}
-	r := checkPage(t, base, "-bad-.example")
+	if h1 := parse(t, r.body).byID("verdict-title"); h1 == nil || !strings.Contains(text(h1), "xn--bcher-kva.example (bücher.example)") {
+		t.Error("the heading does not show the name in Unicode beside its A-labels")
+	}
+	r = checkPage(t, base, "-bad-.example")
 	if r.status != http.StatusBadRequest || !strings.Contains(r.body, "invalid domain") {
 		t.Errorf("status %d, body lacks the reason:\n%s", r.status, r.body)
 	}

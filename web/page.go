@@ -96,7 +96,7 @@ func (h *Handler) serveCheck(w http.ResponseWriter, r *http.Request) {
 	}
 	domain, err := dnsname.Normalize(raw)
 	if err != nil {
-		h.renderError(w, r, &callError{http.StatusBadRequest, "INVALID_ARGUMENT", err.Error()}, raw)
+		h.renderError(w, r, &callError{http.StatusBadRequest, "INVALID_ARGUMENT", short(err.Error())}, short(raw))
 		return
 	}
 	if !recheck && raw != domain {

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/net/idna"
+
 	"github.com/daned/daned/dane"
 	"github.com/daned/daned/engine"
 	"github.com/daned/daned/flight"
@@ -22,6 +24,7 @@ import (
 // ever rendered as markup.
 type report struct {
 	Domain     string
+	Unicode    string // the domain in Unicode when it has A-labels; "" otherwise
 	URL        string // the page's stable address, /check?domain=<domain>
 	Action     string // "Deliver"
 	ActionSay  string // what senders do
@@ -159,6 +162,7 @@ func newReport(res *engine.Result, src flight.Source, remaining time.Duration, n
 	word, say := actionWords(res.Verdict.Action)
 	rp := &report{
 		Domain:     res.Domain,
+		Unicode:    unicodeName(res.Domain),
 		URL:        checkURL(res.Domain),
 		Action:     word,
 		ActionSay:  say,
@@ -178,6 +182,9 @@ func newReport(res *engine.Result, src flight.Source, remaining time.Duration, n
 		CheckedAt:  res.CheckedAt.UTC().Format(timeFormat),
 		FromCache:  src == flight.Cached,
 		Remaining:  roundDuration(remaining),
+	}
+	if n, usable := len(res.Hosts), usableHosts(res); res.Verdict.Action == dane.ActionDeliver && usable < n {
+		rp.ReasonSay = fmt.Sprintf("%d of %d MX hosts usable: senders deliver through them and skip the others", usable, n)
 	}
 	switch res.Verdict.Action {
 	case dane.ActionDeliver:
@@ -208,6 +215,31 @@ func newReport(res *engine.Result, src flight.Source, remaining time.Duration, n
 	rp.Advice = adviceOf(res, rp.DNSSEC)
 	rp.Path = newPath(res)
 	return rp
+}
+
+// unicodeName is an internationalised domain in Unicode, shown beside its
+// A-labels (never instead of them: the A-labels are what the DNS and the
+// link hold); "" when the name has no A-label or does not convert.
+func unicodeName(domain string) string {
+	if !strings.Contains(domain, "xn--") {
+		return ""
+	}
+	u, err := idna.Display.ToUnicode(domain)
+	if err != nil || u == domain {
+		return ""
+	}
+	return u
+}
+
+// usableHosts counts the hosts mail may go through.
+func usableHosts(res *engine.Result) int {
+	n := 0
+	for _, h := range res.Hosts {
+		if h.Usable {
+			n++
+		}
+	}
+	return n
 }
 
 // causesOf reads the DNSSEC causes of a result: from the verdict when the

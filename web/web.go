@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -234,11 +235,12 @@ func (h *Handler) decideError(r *http.Request, err error, domain string) *callEr
 	return &callError{http.StatusInternalServerError, "INTERNAL", "daned could not validate " + short(domain) + ": internal error"}
 }
 
-// short bounds a client-supplied string for a message, log or span.
+// short bounds a client-supplied string for a message, log or span,
+// without cutting a character in two.
 func short(s string) string {
 	const limit = 255
 	if len(s) <= limit {
 		return s
 	}
-	return s[:limit] + "…"
+	return strings.ToValidUTF8(s[:limit], "") + "…"
 }

@@ -133,6 +133,7 @@ func TestWorld(t *testing.T) {
 			})
 		}
 	})
+	t.Run("advice", func(t *testing.T) { e.checkAdvice(t) })
 	t.Run("json equals the gRPC door", func(t *testing.T) { e.checkJSON(t, scenarios) })
 	t.Run("deadline", func(t *testing.T) { e.checkDeadline(t) })
 	t.Run("probe target policy", func(t *testing.T) { e.checkForbidden(t) })
@@ -174,7 +175,11 @@ func (e *worldEnv) checkScenario(t *testing.T, sc testworld.Scenario) {
 	if h1 := p.byID("verdict-title"); h1 == nil || !strings.Contains(text(h1), word+": mail to "+res.Domain) {
 		t.Errorf("verdict heading does not say %q", word+": mail to "+res.Domain)
 	}
-	for _, want := range []string{res.Verdict.Status.Code, res.Verdict.Status.TLSRPT, reasonText(res.Verdict.Reason)} {
+	say := reasonText(res.Verdict.Reason)
+	if n := usableHosts(res); res.Verdict.Action == dane.ActionDeliver && n < len(res.Hosts) {
+		say = fmt.Sprintf("%d of %d MX hosts usable", n, len(res.Hosts))
+	}
+	for _, want := range []string{res.Verdict.Status.Code, res.Verdict.Status.TLSRPT, say} {
 		if !strings.Contains(vt, want) {
 			t.Errorf("verdict section lacks %q:\n%s", want, vt)
 		}
@@ -429,6 +434,63 @@ func (e *worldEnv) checkJSON(t *testing.T, scenarios []testworld.Scenario) {
 			}
 		}
 	})
+}
+
+// checkAdvice checks the steps the page gives for the failures of the
+// world, code by code: what the receiving admin reads and acts on.
+func (e *worldEnv) checkAdvice(t *testing.T) {
+	spki := func(host string, i int) string {
+		return spkiHex(e.hostChain(t, host)[i].RawSubjectPublicKeyInfo)
+	}
+	tests := []struct {
+		domain string
+		want   []string
+	}{
+		{"nostarttls.test", []string{"4.7.321", "port 25 of mx.nostarttls.test offers STARTTLS", "remove the TLSA records at _25._tcp.mx.nostarttls.test."}},
+		{"starttls-refused.test", []string{"4.7.321", "STARTTLS command must get 220"}},
+		{"ta-expired.test", []string{"4.7.322", "Renew the expired certificate", "Publish the TLSA record of the new certificate first"}},
+		{"mismatch.test", []string{"4.7.323", "_25._tcp.mx.mismatch.test. IN TLSA 3 1 1 " + spki("mx.mismatch.test", 0)}},
+		{"ta-badname.test", []string{"4.7.323", "names none of mx.ta-badname.test, ta-badname.test",
+			"IN TLSA 3 1 1 " + spki("mx.ta-badname.test", 0), "IN TLSA 2 1 1 " + spki("mx.ta-badname.test", 1)}},
+		{"expired-rrsig.test", []string{"4.7.324", "The signatures (RRSIGs) of the zone expired-rrsig.test have expired"}},
+		{"future-rrsig.test", []string{"4.7.324", "signatures of the zone future-rrsig.test are not valid yet"}},
+		{"ds-mismatch.test", []string{"4.7.324", "The DS record of ds-mismatch.test in its parent zone (test"}},
+		{"no-dnskey.test", []string{"4.7.324", "the zone no-dnskey.test, but the zone serves no DNSKEY"}},
+		{"tlsa-nosig.test", []string{"4.7.324", "arrive without signatures"}},
+		{"tlsa-nodenial.test", []string{"4.7.324", "without the NSEC or NSEC3 records that prove it"}},
+		{"tlsa-servfail.test", []string{"4.7.324", "The TLSA query for _25._tcp.mx.tlsa-servfail.test. failed", "not the same as \"no TLSA record\""}},
+		{"all-hosts-fail.test", []string{"4.4.312", "mx1.all-hosts-fail.test: " + reasonText(dane.ReasonDNSQueryFailed), "4.7.323"}},
+		{"refused.test", []string{"4.4.1", "firewalls let port 25 in"}},
+		{"nullmx.test", []string{"5.1.10", "replace the null MX"}},
+		{"nxdomain.test", []string{"5.1.2", "does not exist in the DNS"}},
+		{"notlsa.test", []string{"mx.notlsa.test has no TLSA records", "IN TLSA 3 1 1 " + spki("mx.notlsa.test", 0)}},
+		{"unsigned.test", []string{"not DNSSEC-signed"}},
+		{"ee-spki.test", []string{"Every host is authenticated with DANE"}},
+		{"pkix-only.test", []string{"none is usable for SMTP", "IN TLSA 3 1 1 " + spki("mx.pkix-only.test", 0)}},
+		{"tlsa-malformed.test", []string{"5 of the TLSA records of mx.tlsa-malformed.test are unusable", "4 1 1"}},
+		{"partial-tlsa.test", []string{"mx1.partial-tlsa.test has no TLSA records", "_25._tcp.mx1.partial-tlsa.test. IN TLSA 3 1 1 " + spki("mx1.partial-tlsa.test", 0)}},
+		{"insecure-host.test", []string{"mx.unsigned.test lies in an unsigned zone"}},
+		{"sts-not-in-policy.test", []string{"4.7.5", "Add an mx: line naming mx.sts-not-in-policy.test"}},
+		{"sts-testing.test", []string{"mode testing: senders deliver all the same", "from a public CA"}},
+		{"sts-untrusted.test", []string{"4.7.5", "from a public CA"}},
+		{"sts-webpki.test", []string{"mta-sts.sts-webpki.test must present a certificate"}},
+		{"sts-invalid.test", []string{"Fix the policy's syntax"}},
+		{"sts-redirect.test", []string{"without a redirect"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.domain, func(t *testing.T) {
+			p := parse(t, checkPage(t, e.base, tt.domain).body)
+			adv := p.byID("advice")
+			if adv == nil {
+				t.Fatal("no advice section")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(text(adv), w) {
+					t.Errorf("the advice lacks %q:\n%s", w, text(adv))
+				}
+			}
+		})
+	}
 }
 
 // checkDeadline asks for a domain whose server never answers, with a

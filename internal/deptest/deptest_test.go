@@ -130,7 +130,7 @@ func TestFloors(t *testing.T) {
 		{name: "front doors do not import each other", pkg: "socketmap",
 			forbidden: higher("server", "collector", "web")},
 		{name: "the web page is a front door of its own", pkg: "web",
-			forbidden: higher("server", "socketmap", "collector", "cmd", "telemetry", "internal")},
+			forbidden: higher("server", "socketmap", "collector", "cmd", "internal")},
 		{name: "the TLSRPT collector is a front door of its own", pkg: "collector",
 			forbidden: append(higher("server", "socketmap", "web", "cmd", "telemetry"), "google.golang.org/grpc")},
 		{name: "engine knows no cache, front door or gRPC", pkg: "engine",

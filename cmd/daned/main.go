@@ -201,6 +201,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, hup <-chan os.Sig
 			return err
 		}
 		webURL = ws.url
+		defer ws.close() // when gRPC fails; after a shutdown, a no-op
 	}
 	stopReload := reloadOnHUP(ctx, hup, tlsSrv, logger)
 	defer stopReload()

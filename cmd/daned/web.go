@@ -157,6 +157,9 @@ func (w *webServer) shutdown(timeout time.Duration, logger *slog.Logger) {
 	}
 }
 
+// close stops serving at once.
+func (w *webServer) close() { w.srv.Close() }
+
 // allowListed admits only the clients --client-allow lists, by the
 // certificate their mutual TLS handshake verified, as the gRPC door does;
 // without a list, everyone the handshake let in.

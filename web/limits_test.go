@@ -188,6 +188,9 @@ func TestCanonicalURL(t *testing.T) {
 	if r.status != http.StatusOK {
 		t.Errorf("canonical address: status %d", r.status)
 	}
+	if hd := do(t, http.MethodHead, base+"/check?domain=xn--bcher-kva.example", "", nil); hd.status != http.StatusOK || hd.body != "" || hd.header.Get("Content-Length") == "0" {
+		t.Errorf("HEAD: status %d, body %d bytes, Content-Length %q", hd.status, len(hd.body), hd.header.Get("Content-Length"))
+	}
 	if h1 := parse(t, r.body).byID("verdict-title"); h1 == nil || !strings.Contains(text(h1), "xn--bcher-kva.example (bücher.example)") {
 		t.Error("the heading does not show the name in Unicode beside its A-labels")
 	}

@@ -226,12 +226,20 @@ func TestStatic(t *testing.T) {
 	up := newResults(t)
 	base := serve(t, newHandler(t, up, Config{})).URL
 	page := get(t, base+"/")
-	var href string
+	var href, icon string
 	parse(t, page.body).walk(func(n *html.Node) {
 		if n.Data == "link" {
-			href, _ = attr(n, "href")
+			switch rel, _ := attr(n, "rel"); rel {
+			case "stylesheet":
+				href, _ = attr(n, "href")
+			case "icon":
+				icon, _ = attr(n, "href")
+			}
 		}
 	})
+	if ir := get(t, base+icon); !strings.HasPrefix(icon, "/static/icon.svg?v=") || ir.status != http.StatusOK || ir.header.Get("Content-Type") != "image/svg+xml" {
+		t.Errorf("icon %q: status %d, type %q", icon, ir.status, ir.header.Get("Content-Type"))
+	}
 	if !strings.HasPrefix(href, "/static/style.css?v=") {
 		t.Fatalf("stylesheet link %q", href)
 	}

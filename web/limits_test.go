@@ -188,6 +188,9 @@ func TestCanonicalURL(t *testing.T) {
 	if r.status != http.StatusOK {
 		t.Errorf("canonical address: status %d", r.status)
 	}
+	if hd := do(t, http.MethodHead, base+"/check?domain=xn--bcher-kva.example", "", nil); hd.status != http.StatusOK || hd.body != "" || hd.header.Get("Content-Length") == "0" {
+		t.Errorf("HEAD: status %d, body %d bytes, Content-Length %q", hd.status, len(hd.body), hd.header.Get("Content-Length"))
+	}
 	if h1 := parse(t, r.body).byID("verdict-title"); h1 == nil || !strings.Contains(text(h1), "xn--bcher-kva.example (bücher.example)") {
 		t.Error("the heading does not show the name in Unicode beside its A-labels")
 	}
@@ -223,12 +226,20 @@ func TestStatic(t *testing.T) {
 	up := newResults(t)
 	base := serve(t, newHandler(t, up, Config{})).URL
 	page := get(t, base+"/")
-	var href string
+	var href, icon string
 	parse(t, page.body).walk(func(n *html.Node) {
 		if n.Data == "link" {
-			href, _ = attr(n, "href")
+			switch rel, _ := attr(n, "rel"); rel {
+			case "stylesheet":
+				href, _ = attr(n, "href")
+			case "icon":
+				icon, _ = attr(n, "href")
+			}
 		}
 	})
+	if ir := get(t, base+icon); !strings.HasPrefix(icon, "/static/icon.svg?v=") || ir.status != http.StatusOK || ir.header.Get("Content-Type") != "image/svg+xml" {
+		t.Errorf("icon %q: status %d, type %q", icon, ir.status, ir.header.Get("Content-Type"))
+	}
 	if !strings.HasPrefix(href, "/static/style.css?v=") {
 		t.Fatalf("stylesheet link %q", href)
 	}

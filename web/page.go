@@ -49,6 +49,7 @@ type pageData struct {
 	Hint    string // what to try after an error
 	Retry   bool   // show the re-check form with the error
 	CSS     string // the stylesheet's address
+	Icon    string // the icon's address
 	Timeout string
 }
 
@@ -206,7 +207,7 @@ func (h *Handler) renderError(w http.ResponseWriter, r *http.Request, ce *callEr
 // render executes the layout into a buffer first, so that a template
 // error is a clean 500 rather than half a page.
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, pd *pageData) {
-	pd.CSS = h.static.cssURL
+	pd.CSS, pd.Icon = h.static.cssURL, h.static.iconURL
 	pd.Status = status
 	pd.Timeout = h.cfg.Timeout.String()
 	var buf bytes.Buffer

@@ -22,8 +22,9 @@ const staticPrefix = "/static/"
 // the stylesheet is linked with its hash in the query, so that it can be
 // cached for a year and still change with a new build.
 type assets struct {
-	files  map[string]asset // by name under static/
-	cssURL string
+	files   map[string]asset // by name under static/
+	cssURL  string
+	iconURL string
 }
 
 type asset struct {
@@ -57,6 +58,7 @@ func loadAssets() (*assets, error) {
 		return nil, err
 	}
 	a.cssURL = staticPrefix + "style.css?v=" + strings.Trim(a.files["style.css"].etag, `"`)
+	a.iconURL = staticPrefix + "icon.svg?v=" + strings.Trim(a.files["icon.svg"].etag, `"`)
 	return a, nil
 }
 

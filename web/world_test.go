@@ -509,6 +509,19 @@ func (e *worldEnv) checkDeadline(t *testing.T) {
 	}
 	j := get(t, base+"/v1/validate?domain=tarpit.test")
 	assertJSONError(t, j, http.StatusGatewayTimeout, "DEADLINE_EXCEEDED")
+	// The validation the page gave up on goes on in the decision layer
+	// for whoever else asks (the fleet): wait for it, and see it end
+	// with the probe's own timeout. (It also leaves no goroutine behind
+	// for the leak check.)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	d, err := e.built.Verdicts.Decide(ctx, "tarpit.test", engine.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Result.Verdict.Action != dane.ActionDefer || d.Result.Verdict.Reason != dane.ReasonTimeout {
+		t.Errorf("tarpit.test: %v %v, want DEFER TIMEOUT", d.Result.Verdict.Action, d.Result.Verdict.Reason)
+	}
 }
 
 // checkForbidden validates through an engine whose probe target policy

@@ -49,11 +49,11 @@ func (f *webFlags) check() error {
 // deadline (--validate-timeout), so the write deadline leaves it that
 // and webWriteMargin to render; a request itself is small.
 const (
-	webReadHeaderTimeout = 10 * time.Second
-	webReadTimeout       = 30 * time.Second
+	webReadHeaderTimeout = 5 * time.Second
+	webReadTimeout       = 10 * time.Second
 	webWriteMargin       = 15 * time.Second
 	webIdleTimeout       = 2 * time.Minute
-	webMaxHeaderBytes    = 32 << 10
+	webMaxHeaderBytes    = 16 << 10
 	webMaxBody           = 64 << 10
 )
 

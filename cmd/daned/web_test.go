@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -327,5 +328,47 @@ func TestWebLameDuck(t *testing.T) {
 	}
 	if err := <-stopped; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestWebRequestLimits: the listener refuses oversized headers and
+// closes a connection whose request headers never finish (a slow-loris
+// client cannot hold it).
+func TestWebRequestLimits(t *testing.T) {
+	d := startDaned(t, "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0")
+	u, err := url.Parse(d.webURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	req.Header.Set("X-Padding", strings.Repeat("x", 64<<10))
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("64 KiB of headers: %s, want 431", resp.Status)
+	}
+
+	conn, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte("GET / HTTP/1.1\r\nHost: " + u.Host + "\r\nX-Slow: ")); err != nil {
+		t.Fatal(err)
+	}
+	// The hang guard is far beyond the header timeout: the server, not
+	// this deadline, must end the connection.
+	_ = conn.SetReadDeadline(time.Now().Add(2 * time.Minute))
+	_, err = io.ReadAll(conn)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Errorf("a request whose headers never finish still holds its connection: %v", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/daned/daned/dane"
@@ -249,7 +250,19 @@ func adviceOf(res *engine.Result, causes []dnssecCause) []advice {
 	if len(out) == 0 {
 		out = append(out, improve(res)...)
 	}
+	// The failure the verdict names comes first: it is what senders
+	// report, and what the admin was sent here about.
+	slices.SortStableFunc(out, func(a, b advice) int {
+		return cmpBool(b.Reason == res.Verdict.Reason.String()) - cmpBool(a.Reason == res.Verdict.Reason.String())
+	})
 	return out
+}
+
+func cmpBool(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // improve is the advice for a domain that delivers: how to protect its

@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -51,6 +52,33 @@ func FuzzPage(f *testing.F) {
 		}
 		if rec.Code != http.StatusFound {
 			assertInert(t, parse(t, rec.Body.String()))
+		}
+	})
+}
+
+// FuzzAPI posts arbitrary bodies to the JSON API: it answers a verdict
+// or a JSON error, never a crash or another status.
+func FuzzAPI(f *testing.F) {
+	f.Add(`{"domain":"example.com"}`)
+	f.Add(`{"domain":"example.com","policyOnly":true,"bypass_cache":false}`)
+	f.Add(`{"domain":1}`)
+	f.Add(`{"domain":"a\u0000b"}`)
+	f.Add(`[`)
+	up := newResults(f)
+	up.anyName = true
+	h := newHandler(f, up, Config{MaxBody: 4096})
+	f.Fuzz(func(t *testing.T, body string) {
+		req := httptest.NewRequest(http.MethodPost, "/v1/validate", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		switch rec.Code {
+		case http.StatusOK, http.StatusBadRequest, http.StatusRequestEntityTooLarge:
+		default:
+			t.Fatalf("status %d: %s", rec.Code, rec.Body)
+		}
+		if !json.Valid(rec.Body.Bytes()) {
+			t.Fatalf("not JSON: %q", rec.Body)
 		}
 	})
 }

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/netip"
@@ -264,5 +265,24 @@ func TestStatic(t *testing.T) {
 	}
 	if strings.Contains(css.body, "expression(") || strings.Contains(css.body, "url(") || strings.Contains(css.body, "@import") {
 		t.Error("the stylesheet loads or computes something")
+	}
+}
+
+// TestSlowTLSRPT checks that a TLS-RPT lookup that never answers costs the
+// page no more than its bound, and that the page says the lookup failed.
+func TestSlowTLSRPT(t *testing.T) {
+	up := newResults(t, delivered("example.com"))
+	slow := func(ctx context.Context, _ string) ([]string, error) {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	base := serve(t, newHandler(t, up, Config{TLSRPT: slow, Timeout: 300 * time.Millisecond})).URL
+	r := checkPage(t, base, "example.com")
+	if r.status != http.StatusOK {
+		t.Fatalf("status %d:\n%s", r.status, r.body)
+	}
+	pol := parse(t, r.body).byID("policies")
+	if pol == nil || !strings.Contains(text(pol), "TLS-RPT: ✗ the lookup failed") || !strings.Contains(text(pol), "deadline exceeded") {
+		t.Errorf("the page does not say the TLS-RPT lookup failed")
 	}
 }

@@ -143,6 +143,9 @@ func (h *Handler) readForm(w http.ResponseWriter, r *http.Request) *callError {
 	return nil
 }
 
+// tlsrptTimeout bounds the TLS-RPT lookup of a page.
+const tlsrptTimeout = 5 * time.Second
+
 // check asks the decision layer for a normalised domain's verdict, within
 // the rate limits and the time limit; with tlsrpt it also looks up the
 // domain's TLS-RPT record, at the same time.
@@ -160,7 +163,11 @@ func (h *Handler) check(r *http.Request, domain string, opts engine.Options, rec
 	if withTLSRPT && h.cfg.TLSRPT != nil {
 		tr = make(chan *tlsrptView, 1)
 		go func() {
-			txts, err := h.cfg.TLSRPT(ctx, domain)
+			// The record is a side note: a slow lookup must not hold
+			// up a verdict the cache answered at once.
+			tctx, tcancel := context.WithTimeout(ctx, min(h.cfg.Timeout, tlsrptTimeout))
+			defer tcancel()
+			txts, err := h.cfg.TLSRPT(tctx, domain)
 			tr <- newTLSRPTView(domain, txts, err)
 		}()
 	}

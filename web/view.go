@@ -91,6 +91,7 @@ type tlsaView struct {
 	Fields    string // "3 1 1"
 	Words     string // "DANE-EE(3) SPKI(1) SHA2-256(1)"
 	Data      string // hex
+	Short     string // the first bytes of a long Data, in hex; "" when Data is short
 	Usable    bool
 	Why       string
 	MatchedBy []string // addresses this record authenticated
@@ -316,6 +317,7 @@ func newHostView(i int, h *engine.Host, now time.Time) hostView {
 			Fields:    fmt.Sprintf("%d %d %d", t.Usage, t.Selector, t.MatchingType),
 			Words:     usageWords(t.Usage) + " " + selectorWords(t.Selector) + " " + matchingWords(t.MatchingType),
 			Data:      hex.EncodeToString(t.Data),
+			Short:     shortHex(t.Data),
 			Usable:    t.Usable,
 			Why:       t.Why,
 			MatchedBy: matched[j],
@@ -460,6 +462,15 @@ func newTLSRPTView(domain string, txts []string, err error) *tlsrptView {
 	}
 	v.Tone, v.Summary = tonePass, "published: senders report failed TLS sessions to the addresses below"
 	return v
+}
+
+// shortHex is the start of long TLSA data (a whole certificate or key):
+// the table shows it and folds the rest away.
+func shortHex(b []byte) string {
+	if len(b) <= 64 {
+		return ""
+	}
+	return hex.EncodeToString(b[:24]) + "…"
 }
 
 // roundDuration writes a duration for people: "2h5m", "42s", "3d4h".

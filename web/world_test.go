@@ -134,6 +134,7 @@ func TestWorld(t *testing.T) {
 		}
 	})
 	t.Run("advice", func(t *testing.T) { e.checkAdvice(t) })
+	t.Run("advice order", func(t *testing.T) { e.checkAdviceOrder(t) })
 	t.Run("json equals the gRPC door", func(t *testing.T) { e.checkJSON(t, scenarios) })
 	t.Run("deadline", func(t *testing.T) { e.checkDeadline(t) })
 	t.Run("probe target policy", func(t *testing.T) { e.checkForbidden(t) })
@@ -490,6 +491,16 @@ func (e *worldEnv) checkAdvice(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// checkAdviceOrder: the failure the verdict names comes first, though its
+// host comes second.
+func (e *worldEnv) checkAdviceOrder(t *testing.T) {
+	p := parse(t, checkPage(t, e.base, "all-hosts-fail.test").body)
+	items := p.all(func(n *html.Node) bool { return n.Data == "article" && isWithin(n, p.byID("advice")) })
+	if len(items) != 2 || !strings.Contains(text(items[0]), "4.7.323 mx2.all-hosts-fail.test") {
+		t.Errorf("%d advice items, the first: %q", len(items), text(items[0]))
 	}
 }
 

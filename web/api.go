@@ -94,6 +94,7 @@ func (h *Handler) readJSON(w http.ResponseWriter, r *http.Request, req *danev1.V
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
+			h.cfg.Metrics.Refused(r.Context(), "too_large")
 			return &callError{http.StatusRequestEntityTooLarge, "INVALID_ARGUMENT", "the request body exceeds " + strconv.FormatInt(h.cfg.MaxBody, 10) + " bytes"}
 		}
 		return &callError{http.StatusBadRequest, "INVALID_ARGUMENT", "the request body could not be read"}

@@ -65,6 +65,7 @@ func buckets(t *testing.T, rate float64, burst int) *limit.Buckets {
 // security headers.
 func TestLimits(t *testing.T) {
 	up := newResults(t, delivered("example.com"))
+	up.failing = "broken.example"
 	h := newHandler(t, up, Config{MaxBody: 1024, Timeout: 200 * time.Millisecond})
 	base := serve(t, h).URL
 	big := `{"domain":"example.com","x":"` + strings.Repeat("a", 2048) + `"}`
@@ -92,6 +93,8 @@ func TestLimits(t *testing.T) {
 		{name: "page no domain", method: "GET", path: "/check", status: 400},
 		{name: "page method", method: "PUT", path: "/check?domain=example.com", status: 405},
 		{name: "page deadline", method: "GET", path: "/check?domain=slow.example", status: 504},
+		{name: "json internal error", method: "GET", path: "/v1/validate?domain=broken.example", status: 500, code: "INTERNAL"},
+		{name: "page internal error", method: "GET", path: "/check?domain=broken.example", status: 500},
 		{name: "index method", method: "POST", path: "/", ctype: "application/x-www-form-urlencoded", status: 405},
 		{name: "no such page", method: "GET", path: "/admin", status: 404},
 	}
@@ -106,6 +109,9 @@ func TestLimits(t *testing.T) {
 				r = do(t, tt.method, base+tt.path, tt.ctype, body)
 			} else {
 				r = do(t, tt.method, base+tt.path, tt.ctype, nil)
+			}
+			if strings.Contains(r.body, "secrets") {
+				t.Error("an internal cause reached the client")
 			}
 			if tt.code != "" {
 				assertJSONError(t, r, tt.status, tt.code)

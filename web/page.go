@@ -130,12 +130,14 @@ func (h *Handler) readForm(w http.ResponseWriter, r *http.Request) *callError {
 		}
 	}
 	if crossSite {
+		h.cfg.Metrics.Refused(r.Context(), "cross_site")
 		return &callError{http.StatusForbidden, "PERMISSION_DENIED", "a re-check must come from this server's own page"}
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, h.cfg.MaxBody)
 	if err := r.ParseForm(); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
+			h.cfg.Metrics.Refused(r.Context(), "too_large")
 			return &callError{http.StatusRequestEntityTooLarge, "INVALID_ARGUMENT", "the request body exceeds " + strconv.FormatInt(h.cfg.MaxBody, 10) + " bytes"}
 		}
 		return &callError{http.StatusBadRequest, "INVALID_ARGUMENT", "the form could not be read"}
@@ -183,6 +185,7 @@ func (h *Handler) check(r *http.Request, domain string, opts engine.Options, rec
 	}
 	res := d.Result
 	span.SetAttributes(attrAction.String(res.Verdict.Action.String()), attrReason.String(res.Verdict.Reason.String()), attrCached.Bool(d.Source == flight.Cached))
+	h.cfg.Metrics.Check(r.Context(), res.Verdict.Action.String(), d.Source == flight.Cached, recheck)
 	level := slog.LevelInfo
 	if d.Source == flight.Cached {
 		level = slog.LevelDebug

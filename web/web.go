@@ -63,7 +63,30 @@ type Config struct {
 	// TracerProvider makes a span per request; nil means the global
 	// provider.
 	TracerProvider trace.TracerProvider
+	// Metrics counts requests, checks and refusals
+	// (*telemetry.WebMetrics); nil counts nothing.
+	Metrics Metrics
 }
+
+// Metrics are the page's instruments: *telemetry.WebMetrics.
+type Metrics interface {
+	// Request records one answered request: its route ("/check",
+	// "/v1/validate", "/", "/static/", "other") and HTTP status.
+	Request(ctx context.Context, route string, status int, d time.Duration)
+	// Check records one verdict shown (the action as the API names it:
+	// "DEFER").
+	Check(ctx context.Context, action string, fromCache, recheck bool)
+	// Refused counts a check turned away: "rate_limited",
+	// "recheck_limited", "deadline", "too_large", "cross_site".
+	Refused(ctx context.Context, reason string)
+}
+
+// noMetrics counts nothing.
+type noMetrics struct{}
+
+func (noMetrics) Request(context.Context, string, int, time.Duration) {}
+func (noMetrics) Check(context.Context, string, bool, bool)           {}
+func (noMetrics) Refused(context.Context, string)                     {}
 
 // Handler serves the page, its assets and the JSON API. It implements
 // http.Handler and is safe for concurrent use.
@@ -98,6 +121,9 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.TracerProvider == nil {
 		cfg.TracerProvider = otel.GetTracerProvider()
 	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = noMetrics{}
+	}
 	st, err := loadAssets()
 	if err != nil {
 		return nil, err
@@ -123,6 +149,7 @@ var (
 // ServeHTTP routes a request. Every response carries the security headers
 // (setSecurityHeaders), errors included.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
 	setSecurityHeaders(w.Header())
 	route, serve := h.route(r.URL.Path)
 	ctx, span := h.tracer.Start(r.Context(), "web.request", trace.WithSpanKind(trace.SpanKindServer),
@@ -131,6 +158,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 	serve(rw, r.WithContext(ctx))
 	span.SetAttributes(attrStatus.Int(rw.status))
+	h.cfg.Metrics.Request(ctx, route, rw.status, time.Since(start))
 	if rw.status >= 500 {
 		span.SetStatus(codes.Error, http.StatusText(rw.status))
 	}
@@ -198,9 +226,11 @@ func clientKey(r *http.Request) string {
 func (h *Handler) admit(r *http.Request, recheck bool) string {
 	key := clientKey(r)
 	if recheck && !h.cfg.RecheckLimiter.Allow(key) {
+		h.cfg.Metrics.Refused(r.Context(), "recheck_limited")
 		return "re-checks are limited to " + h.cfg.RecheckLimiter.Describe() + " per client"
 	}
 	if !h.cfg.Limiter.Allow(key) {
+		h.cfg.Metrics.Refused(r.Context(), "rate_limited")
 		return "checks are limited to " + h.cfg.Limiter.Describe() + " per client"
 	}
 	return ""
@@ -226,6 +256,7 @@ func (h *Handler) decideError(r *http.Request, err error, domain string) *callEr
 	case errors.Is(err, errInvalidDomain):
 		return &callError{http.StatusBadRequest, "INVALID_ARGUMENT", err.Error()}
 	case errors.Is(err, context.DeadlineExceeded):
+		h.cfg.Metrics.Refused(r.Context(), "deadline")
 		return &callError{http.StatusGatewayTimeout, "DEADLINE_EXCEEDED",
 			"no verdict for " + short(domain) + " within " + h.cfg.Timeout.String() + ": a name server or mail server answers too slowly, or not at all"}
 	case errors.Is(err, context.Canceled):

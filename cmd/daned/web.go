@@ -87,6 +87,11 @@ func serveWeb(f *webFlags, ec *config.EngineFlags, built *config.Built, tlsSrv *
 		ln.Close()
 		return nil, fmt.Errorf("--http-recheck-limit: %w", err)
 	}
+	metrics, err := telemetry.NewWebMetrics(tel.MeterProvider)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
 	timeout := ec.ValidateTimeout
 	if timeout <= 0 {
 		timeout = time.Minute
@@ -98,6 +103,7 @@ func serveWeb(f *webFlags, ec *config.EngineFlags, built *config.Built, tlsSrv *
 		TLSRPT:         built.TLSRPTRecords,
 		Timeout:        timeout,
 		MaxBody:        webMaxBody,
+		Metrics:        metrics,
 		Logger:         logger,
 		TracerProvider: tel.TracerProvider,
 	})

@@ -372,3 +372,28 @@ func TestWebRequestLimits(t *testing.T) {
 		t.Errorf("a request whose headers never finish still holds its connection: %v", err)
 	}
 }
+
+var metricsRE = regexp.MustCompile(`daned serving.* metrics=(\S+)`)
+
+// TestWebMetrics: the page's requests, checks and refusals are counted
+// on daned's Prometheus endpoint.
+func TestWebMetrics(t *testing.T) {
+	d := startDaned(t, "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--http-rate-limit", "0.001", "--http-rate-burst", "1")
+	base := d.webURL(t)
+	c := &http.Client{}
+	for _, want := range []int{http.StatusOK, http.StatusTooManyRequests} {
+		if got, code := apiStatus(t, c, base+"v1/validate?domain=example.com"); got != want {
+			t.Fatalf("check: %d %s, want %d", got, code, want)
+		}
+	}
+	m := metricsRE.FindStringSubmatch(d.out.String())
+	if m == nil {
+		t.Fatalf("daned did not log its metrics address:\n%s", d.out.String())
+	}
+	_, body := get(t, c, "http://"+m[1]+"/metrics")
+	for _, want := range []string{"dane_web_requests_total{", "dane_web_checks_total{", "dane_web_refused_total{"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}

@@ -36,6 +36,18 @@ type adviceCtx struct {
 	causes []dnssecCause   // the DNSSEC causes found for the failure
 }
 
+// sts reports whether the failing host was refused under an enforced
+// MTA-STS policy rather than by DANE: the fix then lies in the WebPKI
+// certificate or the policy, never in TLSA records.
+func (c *adviceCtx) sts() bool {
+	return c.host != nil && c.host.STSFailure != dane.ReasonUnspecified && c.host.STSFailure == c.host.Reason && len(c.host.TLSA) == 0
+}
+
+// stsOff is the way out when TLS cannot be fixed under MTA-STS.
+func (c *adviceCtx) stsOff() step {
+	return step{Text: "If it cannot be fixed soon, switch the MTA-STS policy at https://mta-sts." + c.domain() + "/.well-known/mta-sts.txt to mode testing (and change the id of the _mta-sts TXT record): senders then deliver and report the failure instead of deferring."}
+}
+
 // domain is the destination domain.
 func (c *adviceCtx) domain() string { return c.res.Domain }
 
@@ -126,21 +138,26 @@ var adviceFor = map[dane.Reason]func(c *adviceCtx) []step{
 		return []step{{Text: "Nothing accepted a connection to port 25 of " + c.hostName() + ". Check that the mail server runs and that firewalls let port 25 in from the Internet, on every address the host's A and AAAA records list."}}
 	},
 	dane.ReasonSTARTTLSNotOffered: func(c *adviceCtx) []step {
-		return []step{
-			{Text: "Check that port 25 of " + c.hostName() + " offers STARTTLS on every address: the EHLO reply must list STARTTLS, and the STARTTLS command must get 220. Look for a load balancer, a filtering appliance or a firewall's SMTP inspection that strips it."},
-			{Text: "If TLS cannot be offered, remove the TLSA records at " + c.tlsaName() + ": they make TLS mandatory. Wait for their TTL before you turn TLS off."},
+		out := []step{{Text: "Check that port 25 of " + c.hostName() + " offers STARTTLS on every address: the EHLO reply must list STARTTLS, and the STARTTLS command must get 220. Look for a load balancer, a filtering appliance or a firewall's SMTP inspection that strips it."}}
+		if c.sts() {
+			return append(out, c.stsOff())
 		}
+		return append(out, step{Text: "If TLS cannot be offered, remove the TLSA records at " + c.tlsaName() + ": they make TLS mandatory. Wait for their TTL before you turn TLS off."})
 	},
 	dane.ReasonTLSHandshakeFailed: func(c *adviceCtx) []step {
-		return []step{
-			{Text: "The TLS handshake with " + c.hostName() + " failed after STARTTLS. Check that the server has a certificate and its key configured, supports TLS 1.2 or 1.3 with current cipher suites, and that nothing between the server and the Internet breaks the handshake."},
-			{Text: "If TLS cannot be fixed soon, remove the TLSA records at " + c.tlsaName() + ", which make TLS mandatory, and wait for their TTL."},
+		out := []step{{Text: "The TLS handshake with " + c.hostName() + " failed after STARTTLS. Check that the server has a certificate and its key configured, supports TLS 1.2 or 1.3 with current cipher suites, and that nothing between the server and the Internet breaks the handshake."}}
+		if c.sts() {
+			return append(out, c.stsOff())
 		}
+		return append(out, step{Text: "If TLS cannot be fixed soon, remove the TLSA records at " + c.tlsaName() + ", which make TLS mandatory, and wait for their TTL."})
 	},
 	dane.ReasonTLSANoMatch: func(c *adviceCtx) []step {
 		return c.recordSteps()
 	},
 	dane.ReasonCertNameMismatch: func(c *adviceCtx) []step {
+		if c.sts() {
+			return []step{{Text: "The domain's MTA-STS policy requires a certificate that names the MX host (RFC 8461 §4.2). Install a certificate from a public CA whose DNS names include " + c.hostName() + " (a wildcard covering it will do)."}, c.stsOff()}
+		}
 		names := c.hostName()
 		if c.host != nil && len(c.host.ReferenceNames) > 0 {
 			names = strings.Join(c.host.ReferenceNames, ", ")
@@ -149,12 +166,18 @@ var adviceFor = map[dane.Reason]func(c *adviceCtx) []step{
 			c.recordSteps()...)
 	},
 	dane.ReasonCertExpired: func(c *adviceCtx) []step {
+		if c.sts() {
+			return []step{{Text: "Renew the expired certificate of " + c.hostName() + " from a public CA, and automate the renewal (ACME) so that it does not lapse again."}, c.stsOff()}
+		}
 		return []step{
 			{Text: "Renew the expired certificate of " + c.hostName() + " (the detail names which certificate of the chain)."},
 			{Text: "Publish the TLSA record of the new certificate first, next to the current ones, and install the certificate only after the TLSA RRset's TTL has passed: senders that cached the old records would otherwise defer your mail. Reusing the key keeps a 3 1 1 record valid."},
 		}
 	},
 	dane.ReasonCertNotYetValid: func(c *adviceCtx) []step {
+		if c.sts() {
+			return []step{{Text: "The certificate of " + c.hostName() + " is not valid yet. Check the clock of the host and the certificate's notBefore date, and install a certificate valid now."}}
+		}
 		return []step{{Text: "A certificate of the chain of " + c.hostName() + " is not valid yet. Check the clock of the host that issued it and the certificate's notBefore date; install a certificate valid now, or pin the server's key with a DANE-EE record (3 1 1), which ignores validity dates."}}
 	},
 	dane.ReasonChainInvalid: func(c *adviceCtx) []step {

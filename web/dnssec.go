@@ -22,8 +22,12 @@ type dnssecCause struct {
 
 var (
 	reForKey = regexp.MustCompile(`for key (\S+?)\.?(?:\s|$|\))`)
-	reForDS  = regexp.MustCompile(`for DS (\S+?)\.?(?:\s|$|\))`)
-	reQName  = regexp.MustCompile(`<(\S+?)\.? [A-Z0-9]+ IN>`)
+	// Unbound's text when the key was judged before: "key for
+	// validation Z. is marked as invalid because of a previous
+	// validation failure <…>: …".
+	reKeyMarked = regexp.MustCompile(`key for validation (\S+?)\.? is marked`)
+	reForDS     = regexp.MustCompile(`for DS (\S+?)\.?(?:\s|$|\))`)
+	reQName     = regexp.MustCompile(`<(\S+?)\.? [A-Z0-9]+ IN>`)
 )
 
 // dnssecPhrases are the resolver's phrases a DNSSEC failure may name,
@@ -58,6 +62,8 @@ func parseDNSSECCause(detail string) dnssecCause {
 		}
 	}
 	if m := reForKey.FindStringSubmatch(detail); m != nil {
+		c.Zone = strings.ToLower(m[1])
+	} else if m := reKeyMarked.FindStringSubmatch(detail); m != nil {
 		c.Zone = strings.ToLower(m[1])
 	}
 	if m := reForDS.FindStringSubmatch(detail); m != nil {

@@ -82,6 +82,8 @@ func TestDNSSECCause(t *testing.T) {
 			phrase: resolver.ReasonDenialMissing, fix: "_tcp.mx.x.test"},
 		{name: "no signatures", detail: "TLSA lookup failed: DNSSEC validation failed: RRSIG missing (EDE 10 (RRSIGs Missing): validation failure <_25._tcp.mx.x.test. TLSA IN>: no signatures from 192.0.2.1)",
 			phrase: resolver.ReasonRRSIGMissing, fix: "serves _25._tcp.mx.x.test"},
+		{name: "judged before", detail: "MX lookup for a.test failed: MX a.test.: DNSSEC validation failed: DS in parent matches no DNSKEY (EDE 9 (DNSKEY Missing): key for validation a.test. is marked as invalid because of a previous validation failure <_smtp._tls.a.test. TXT IN>: no keys have a DS with algorithm ECDSAP256SHA256 from 192.0.2.1 while building chain of trust)",
+			phrase: resolver.ReasonDSMismatch, zone: "a.test", fix: "The DS record of a.test in its parent zone (test"},
 		{name: "nothing known", detail: "DNSSEC validation failed", fix: "Validation of the zone"},
 	}
 	for _, tt := range tests {

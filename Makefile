@@ -42,18 +42,19 @@ BUILD_DEPS := file:/usr/include/unbound.h:libunbound-dev
 # Node with npm (the Python and Node client examples), aiosmtpd (the SMTP
 # relay of the TLS report delivery tests), systemd-analyze (the offline
 # check of the systemd units in packaging/), redis-server (the shared store
-# of several replicas).
+# of several replicas), headless Chromium (the diagnostics page's browser
+# test).
 TEST_DEPS := bin:unbound:unbound bin:posttls-finger:postfix bin:ip:iproute2 bin:unshare:util-linux \
 	bin:systemd-analyze:systemd \
 	file:/usr/bin/protoc:protobuf-compiler file:/usr/bin/grpc_python_plugin:protobuf-compiler-grpc \
 	py:grpc:python3-grpcio py:google.protobuf:python3-protobuf bin:node:nodejs bin:npm:npm \
-	py:aiosmtpd:python3-aiosmtpd bin:redis-server:redis-server
+	py:aiosmtpd:python3-aiosmtpd bin:redis-server:redis-server bin:chromium:chromium
 # The TypeScript client's npm packages (protoc-gen-es for generation, the
 # runtime for its tests), installed from its package-lock.json.
 TS_CLIENT := clients/typescript
 PY_GEN := clients/python/daned_client/_gen
 
-.PHONY: all build run demo test unit node-test lint vet staticcheck buflint fuzz soak generate checkgenerate tools build-deps debian-tools node-modules clean
+.PHONY: all build run demo screenshots test unit node-test lint vet staticcheck buflint fuzz soak generate checkgenerate tools build-deps debian-tools node-modules clean
 
 all: build
 
@@ -61,14 +62,22 @@ build: build-deps
 	$(GO) build -o bin/daned ./cmd/daned
 	$(GO) build -o bin/danectl ./cmd/danectl
 
-## run: start daned with its defaults (gRPC on 127.0.0.1:8053, metrics on 127.0.0.1:9464, embedded DNSSEC validation).
+# The diagnostics page of `make run` (daned's own default is off).
+RUN_HTTP_LISTEN ?= 127.0.0.1:8080
+
+## run: start daned with its defaults (gRPC on 127.0.0.1:8053, metrics on 127.0.0.1:9464, embedded DNSSEC validation) and the diagnostics page on $(RUN_HTTP_LISTEN).
 run: build
-	./bin/daned
+	@echo "diagnostics page: http://$(RUN_HTTP_LISTEN)/"
+	exec ./bin/daned --http-listen $(RUN_HTTP_LISTEN)
 
 ## demo: a loopback DNSSEC test world + Unbound + daned, and danectl reports for its domains.
 demo: build debian-tools
 	$(GO) build -o bin/demo ./internal/cmd/demo
 	./scripts/demo.sh
+
+## screenshots: the diagnostics page in headless Chromium against the test world, saved as docs/img/*.png.
+screenshots: debian-tools
+	DANED_SCREENSHOTS=$(CURDIR)/docs/img $(GO) test -count=1 -run '^TestBrowser$$' -v ./cmd/daned/
 
 ## test: everything CI runs.
 test: tools debian-tools node-modules lint checkgenerate unit node-test fuzz

@@ -199,6 +199,22 @@ func (l *Limits) admit(ctx context.Context, method string) (string, error) {
 	return callerOf(p, leaf), nil
 }
 
+// Permits applies the allow-list to a caller of another front door (the
+// diagnostics page over HTTPS) by the client certificate its mutual TLS
+// handshake verified, nil when there is none: true when no list is set
+// or the certificate names a listed identity. A refusal counts in
+// Stats().Denied, as a gRPC call's does.
+func (l *Limits) Permits(leaf *x509.Certificate) bool {
+	if len(l.allow) == 0 {
+		return true
+	}
+	if leaf == nil || !l.allowed(leaf) {
+		l.denied.Add(1)
+		return false
+	}
+	return true
+}
+
 func (l *Limits) allowed(leaf *x509.Certificate) bool {
 	for _, id := range ClientIdentities(leaf) {
 		if l.allow[normalizeIdentity(id)] {

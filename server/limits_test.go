@@ -317,3 +317,37 @@ func TestNewLimitsRejectsNegatives(t *testing.T) {
 		}
 	}
 }
+
+// TestPermits: the allow-list as the other front doors apply it, by the
+// verified client certificate; refusals count as the gRPC door's do.
+func TestPermits(t *testing.T) {
+	listed := &x509.Certificate{Subject: pkix.Name{CommonName: "mta1"}, DNSNames: []string{"MTA1.example.net"}}
+	other := &x509.Certificate{Subject: pkix.Name{CommonName: "mta2"}, DNSNames: []string{"mta2.example.net"}}
+	tests := []struct {
+		name       string
+		allow      []string
+		leaf       *x509.Certificate
+		want       bool
+		wantDenied uint64
+	}{
+		{name: "no list, no certificate", leaf: nil, want: true},
+		{name: "no list, any certificate", leaf: other, want: true},
+		{name: "listed", allow: []string{"mta1.example.net"}, leaf: listed, want: true},
+		{name: "not listed", allow: []string{"mta1.example.net"}, leaf: other, want: false, wantDenied: 1},
+		{name: "no certificate", allow: []string{"mta1.example.net"}, leaf: nil, want: false, wantDenied: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			lim, err := NewLimits(LimitsConfig{Allow: tt.allow})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := lim.Permits(tt.leaf); got != tt.want {
+				t.Errorf("Permits = %v, want %v", got, tt.want)
+			}
+			if got := lim.Stats().Denied; got != tt.wantDenied {
+				t.Errorf("denied %d, want %d", got, tt.wantDenied)
+			}
+		})
+	}
+}

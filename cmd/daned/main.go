@@ -1,7 +1,9 @@
 // Command daned serves DANE verdicts over gRPC: may a mail fleet deliver
 // to a domain, over which hosts, with what security, and if not, why. For
 // domains without DANE it applies their MTA-STS policy (RFC 8461), kept
-// across restarts in the state store under --state-dir.
+// across restarts in the state store under --state-dir. With
+// --http-listen it also serves the diagnostics page for receiving admins
+// and its JSON API (package web), on the same verdicts.
 //
 // Every flag has a DANED_* environment variable; daned --help lists them.
 package main
@@ -71,7 +73,9 @@ func run(ctx context.Context, args []string, stderr io.Writer, hup <-chan os.Sig
 	sf.Register(fs)
 	var tr transport
 	tr.register(fs)
-	fs.Usage = config.Usage(fs, "Usage: daned [flags]\n\ndaned answers DANE (RFC 7672) delivery questions for a mail fleet over gRPC.")
+	var wf webFlags
+	wf.register(fs)
+	fs.Usage = config.Usage(fs, "Usage: daned [flags]\n\ndaned answers DANE (RFC 7672) delivery questions for a mail fleet over gRPC\n(and, with --http-listen, on a diagnostics web page and a JSON API).")
 	if err := config.Parse(fs, args); err != nil {
 		return err
 	}
@@ -79,6 +83,9 @@ func run(ctx context.Context, args []string, stderr io.Writer, hup <-chan os.Sig
 		return fmt.Errorf("unexpected arguments %q (see --help)", fs.Args())
 	}
 	if err := tr.check(); err != nil {
+		return err
+	}
+	if err := wf.check(); err != nil {
 		return err
 	}
 	// Log lines are batched (one per verdict would otherwise be a system
@@ -203,6 +210,19 @@ func run(ctx context.Context, args []string, stderr io.Writer, hup <-chan os.Sig
 			return err
 		}
 	}
+	var ws *webServer
+	webURL := ""
+	if wf.listen != "" {
+		if ws, err = serveWeb(&wf, &ec, built, tlsSrv, tr.insecureListen, limits, tel, logger); err != nil {
+			if sm != nil {
+				sm.Close()
+			}
+			lis.Close()
+			return err
+		}
+		webURL = ws.url
+		defer ws.close() // when gRPC fails; after a shutdown, a no-op
+	}
 	stopReload := reloadOnHUP(ctx, hup, tlsSrv, logger)
 	defer stopReload()
 	g := grpc.NewServer(append(opts, grpc.StatsHandler(otelgrpc.NewServerHandler(
@@ -214,7 +234,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, hup <-chan os.Sig
 	if built.Store != nil {
 		stateDir = built.Store.Path()
 	}
-	logger.Info("daned serving", "listen", lis.Addr().String(), "socketmap", smAddr, "resolver", ec.Resolver, "metrics", tel.MetricsAddr, "tracing", tel.Exporting,
+	logger.Info("daned serving", "listen", lis.Addr().String(), "socketmap", smAddr, "web", webURL, "resolver", ec.Resolver, "metrics", tel.MetricsAddr, "tracing", tel.Exporting,
 		"tls", tlsSrv != nil, "mutual_tls", tlsSrv != nil && tlsSrv.MutualTLS(), "limits", limits.String(),
 		"mta_sts", ec.MTASTS, "tlsrpt", rpt.Enabled, "tlsrpt_socket", rpt.Socket, "state", stateDir, "shared", sharedState)
 	_ = logw.Flush() // whoever waits for this line need not wait for the batch
@@ -224,11 +244,18 @@ func run(ctx context.Context, args []string, stderr io.Writer, hup <-chan os.Sig
 		return err
 	case <-ctx.Done():
 	}
-	logger.Info("shutting down", "lame_duck", *lameDuck)
 	srv.SetServing(false)
+	ws.drain()
+	logger.Info("shutting down", "lame_duck", *lameDuck)
 	time.Sleep(*lameDuck)
 	stopped := make(chan struct{})
 	go func() { g.GracefulStop(); close(stopped) }()
+	webStopped := make(chan struct{})
+	go func() {
+		defer close(webStopped)
+		// Finishes the checks in flight; an idle connection is closed.
+		ws.shutdown(*shutdownTimeout, logger)
+	}()
 	smStopped := make(chan struct{})
 	go func() {
 		defer close(smStopped)
@@ -249,6 +276,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, hup <-chan os.Sig
 		g.Stop()
 	}
 	<-smStopped
+	<-webStopped
 	logger.Info("stopped")
 	return nil
 }

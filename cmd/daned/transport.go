@@ -17,7 +17,8 @@ import (
 )
 
 // transport holds the flags of the gRPC listener's security and of its
-// protection against overload.
+// protection against overload. The TLS flags and --insecure-listen also
+// apply to the diagnostics page (webFlags).
 type transport struct {
 	tlsCert, tlsKey, clientCA string
 	clientAllow               stringList
@@ -29,11 +30,11 @@ type transport struct {
 }
 
 func (t *transport) register(fs *flag.FlagSet) {
-	fs.StringVar(&t.tlsCert, "tls-cert", "", "PEM certificate chain (leaf first) of the gRPC listener; with --tls-key, serve TLS 1.2+ (reloaded on SIGHUP)")
+	fs.StringVar(&t.tlsCert, "tls-cert", "", "PEM certificate chain (leaf first) of the gRPC listener and the --http-listen page; with --tls-key, serve TLS 1.2+ (reloaded on SIGHUP)")
 	fs.StringVar(&t.tlsKey, "tls-key", "", "PEM private key of --tls-cert (reloaded on SIGHUP)")
 	fs.StringVar(&t.clientCA, "client-ca", "", "PEM bundle of CAs that clients' certificates must chain to: mutual TLS (reloaded on SIGHUP; needs --tls-cert)")
 	fs.Var(&t.clientAllow, "client-allow", "client identity allowed to call: DNS SAN, URI SAN or subject CN of the verified client certificate; repeatable or comma-separated (empty: any client the CA vouches for; needs --client-ca)")
-	fs.BoolVar(&t.insecureListen, "insecure-listen", false, "allow serving without TLS on a --listen address that is not loopback")
+	fs.BoolVar(&t.insecureListen, "insecure-listen", false, "allow serving without TLS on a --listen, --socketmap-listen or --http-listen address that is not loopback")
 	fs.UintVar(&t.maxStreams, "max-concurrent-streams", 1024, "most concurrent calls (HTTP/2 streams) per client connection")
 	fs.IntVar(&t.maxRecvMsgSize, "max-recv-msg-size", 1<<20, "largest request message accepted, in bytes (larger: RESOURCE_EXHAUSTED)")
 	fs.Float64Var(&t.rateLimit, "rate-limit", 0, "requests per second allowed to each caller (its client certificate identity, else its IP address; each ValidateStream request counts); 0 disables")

@@ -257,3 +257,15 @@ func (t txtRecords) LookupTXT(ctx context.Context, name string) ([]string, error
 	}
 	return a.Records, nil
 }
+
+// TLSRPTRecords looks up a policy domain's TLS-RPT records
+// (tlsrpt.RecordName) through the resolver the engine reads through, as
+// the reporter does: each record's strings joined, none for NXDOMAIN or
+// NODATA, an error for an answer that failed DNSSEC validation. The
+// diagnostics page shows them.
+func (b *Built) TLSRPTRecords(ctx context.Context, domain string) ([]string, error) {
+	if b.Lookup == nil {
+		return nil, errors.New("tlsrpt: no resolver")
+	}
+	return txtRecords{b.Lookup}.LookupTXT(ctx, tlsrpt.RecordName(domain))
+}

@@ -1,6 +1,7 @@
-// Package tlsconfig is the TLS of daned's gRPC listener: a server
-// certificate and, for mutual TLS, a client CA bundle, read from PEM
-// files and reloadable while the server runs. A reload swaps the state
+// Package tlsconfig is the TLS of daned's listeners (gRPC, and the
+// diagnostics page's HTTPS): a server certificate and, for mutual TLS, a
+// client CA bundle, read from PEM files and reloadable while the server
+// runs. A reload swaps the state
 // that new handshakes read; established connections keep the state they
 // were made with, and a reload that fails keeps the old state.
 //
@@ -40,7 +41,8 @@ type Server struct {
 
 // state is one generation of the files, read whole.
 type state struct {
-	cfg     *tls.Config
+	cfg     *tls.Config // gRPC: h2 only
+	http    *tls.Config // HTTPS: h2 or HTTP/1.1
 	leaf    *x509.Certificate
 	clients int // certificates in the client CA bundle
 }
@@ -116,6 +118,11 @@ func load(f Files) (*state, error) {
 		return nil, err
 	}
 	cfg.SetSessionTicketKeys([][32]byte{key})
+	// The same certificate, client CA and ticket keys for HTTPS, where
+	// browsers speak h2 and other clients (curl --http1.1, monitoring)
+	// HTTP/1.1.
+	st.http = cfg.Clone()
+	st.http.NextProtos = []string{"h2", "http/1.1"}
 	return st, nil
 }
 
@@ -127,6 +134,18 @@ func (s *Server) Config() *tls.Config {
 		NextProtos: []string{"h2"},
 		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
 			return s.cur.Load().cfg, nil
+		},
+	}
+}
+
+// HTTPConfig is Config for an HTTPS listener (net/http's ServeTLS):
+// the same files and reloads, offering h2 and HTTP/1.1 by ALPN.
+func (s *Server) HTTPConfig() *tls.Config {
+	return &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		NextProtos: []string{"h2", "http/1.1"},
+		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			return s.cur.Load().http, nil
 		},
 	}
 }

@@ -101,3 +101,47 @@ func TestNewNeedsCertificateAndKey(t *testing.T) {
 		t.Errorf("New with missing files: %v, want an error naming them", err)
 	}
 }
+
+// TestHTTPConfig: the HTTPS listener gets the same files and reloads as
+// gRPC, and offers HTTP/1.1 beside h2.
+func TestHTTPConfig(t *testing.T) {
+	dir := t.TempDir()
+	f := tlsconfig.Files{Cert: filepath.Join(dir, "cert.pem"), Key: filepath.Join(dir, "key.pem"), ClientCA: filepath.Join(dir, "ca.pem")}
+	c1, k1 := selfSigned(t, "first", false)
+	c2, k2 := selfSigned(t, "second", false)
+	ca, _ := selfSigned(t, "client CA", true)
+	write(t, f.Cert, c1)
+	write(t, f.Key, k1)
+	write(t, f.ClientCA, ca)
+	s, err := tlsconfig.New(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	httpServed := func() *tls.Config {
+		t.Helper()
+		cfg, err := s.HTTPConfig().GetConfigForClient(&tls.ClientHelloInfo{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	cfg := httpServed()
+	if strings.Join(cfg.NextProtos, ",") != "h2,http/1.1" || cfg.ClientAuth != tls.RequireAndVerifyClientCert || cfg.MinVersion != tls.VersionTLS12 {
+		t.Errorf("HTTPS: ALPN %v, client auth %v, min version %x; want h2 and http/1.1, mutual TLS, TLS 1.2", cfg.NextProtos, cfg.ClientAuth, cfg.MinVersion)
+	}
+	if grpcCfg, _ := s.Config().GetConfigForClient(&tls.ClientHelloInfo{}); strings.Join(grpcCfg.NextProtos, ",") != "h2" {
+		t.Errorf("gRPC: ALPN %v, want h2 only", grpcCfg.NextProtos)
+	}
+	write(t, f.Cert, c2)
+	write(t, f.Key, k2)
+	if err := s.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(httpServed().Certificates[0].Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if leaf.Subject.CommonName != "second" {
+		t.Errorf("HTTPS after a reload serves %q, want the second certificate", leaf.Subject.CommonName)
+	}
+}

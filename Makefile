@@ -20,7 +20,8 @@ STATICCHECK_VERSION := v0.8.2
 # ~20k, ReadNetstring ~18k, ParseDatagram ~22k, ParseRUA ~6k, tlsrpt
 # ParseRecord ~11k under load; the codecs under load: engine
 # UnmarshalResult ~6k, resolver UnmarshalAnswer ~7k, probe UnmarshalResult
-# ~8k). A crasher fails the run and lands in
+# ~8k; the diagnostics page: a whole page rendered per input, Page ~0.8k,
+# API ~8k). A crasher fails the run and lands in
 # PACKAGE/testdata/fuzz/TARGET; once committed it runs as a regression case
 # in every plain `go test`.
 # FUZZTIME, when set (say FUZZTIME=2000000x), replaces every target's count.
@@ -31,7 +32,7 @@ FUZZ_TARGETS := ./dnsname:FuzzNormalize:60000x ./probe:FuzzReadReply:150000x \
 	./socketmap:FuzzReadNetstring:150000x ./tlsrpt:FuzzParseDatagram:175000x \
 	./tlsrpt:FuzzParseRUA:50000x ./tlsrpt:FuzzParseRecord:100000x \
 	./engine:FuzzUnmarshalResult:40000x ./resolver:FuzzUnmarshalAnswer:60000x \
-	./probe:FuzzUnmarshalResult:50000x
+	./probe:FuzzUnmarshalResult:50000x ./web:FuzzPage:6000x ./web:FuzzAPI:40000x
 
 # Debian packages, as KIND:WHAT:PACKAGE (see scripts/apt-deps.sh).
 # The build: embedded DNSSEC validation links libunbound.

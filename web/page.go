@@ -149,8 +149,11 @@ func (h *Handler) readForm(w http.ResponseWriter, r *http.Request) *callError {
 const tlsrptTimeout = 5 * time.Second
 
 // check asks the decision layer for a normalised domain's verdict, within
-// the rate limits and the time limit; with tlsrpt it also looks up the
-// domain's TLS-RPT record, at the same time.
+// the rate limits and the time limit; with tlsrpt it then looks up the
+// domain's TLS-RPT record. Not at the same time: a validating resolver
+// that meets a bogus zone first through the TLS-RPT name keeps only "bad
+// key" for it, and the verdict's own lookups would then come back without
+// the cause (an expired RRSIG, a DS matching no key) the page explains.
 func (h *Handler) check(r *http.Request, domain string, opts engine.Options, recheck, withTLSRPT bool) (cache.Decision, *tlsrptView, *callError) {
 	if h.draining.Load() {
 		return cache.Decision{}, nil, &callError{http.StatusServiceUnavailable, "UNAVAILABLE", "daned is shutting down; try again in a moment"}
@@ -161,18 +164,6 @@ func (h *Handler) check(r *http.Request, domain string, opts engine.Options, rec
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.Timeout)
 	defer cancel()
-	var tr chan *tlsrptView
-	if withTLSRPT && h.cfg.TLSRPT != nil {
-		tr = make(chan *tlsrptView, 1)
-		go func() {
-			// The record is a side note: a slow lookup must not hold
-			// up a verdict the cache answered at once.
-			tctx, tcancel := context.WithTimeout(ctx, min(h.cfg.Timeout, tlsrptTimeout))
-			defer tcancel()
-			txts, err := h.cfg.TLSRPT(tctx, domain)
-			tr <- newTLSRPTView(domain, txts, err)
-		}()
-	}
 	d, err := h.cfg.Validator.Decide(ctx, domain, opts)
 	span := trace.SpanFromContext(r.Context())
 	span.SetAttributes(attrDomain.String(domain))
@@ -180,8 +171,13 @@ func (h *Handler) check(r *http.Request, domain string, opts engine.Options, rec
 		return cache.Decision{}, nil, h.decideError(r, err, domain)
 	}
 	var tv *tlsrptView
-	if tr != nil {
-		tv = <-tr
+	if withTLSRPT && h.cfg.TLSRPT != nil {
+		// The record is a side note: a slow lookup must not hold up the
+		// verdict for long.
+		tctx, tcancel := context.WithTimeout(ctx, min(h.cfg.Timeout, tlsrptTimeout))
+		txts, err := h.cfg.TLSRPT(tctx, domain)
+		tcancel()
+		tv = newTLSRPTView(domain, txts, err)
 	}
 	res := d.Result
 	span.SetAttributes(attrAction.String(res.Verdict.Action.String()), attrReason.String(res.Verdict.Reason.String()), attrCached.Bool(d.Source == flight.Cached))

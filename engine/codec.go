@@ -1,15 +1,14 @@
 package engine
 
 import (
-	"bytes"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
 	"time"
 
 	"github.com/daned/daned/dane"
+	"github.com/daned/daned/internal/vjson"
 	"github.com/daned/daned/mtasts"
 )
 
@@ -40,6 +39,8 @@ import (
 // mirror types, or to the dane and mtasts types they hold, must bump
 // resultCodecVersion.
 const resultCodecVersion byte = 1
+
+var resultFormat = vjson.Format{Version: resultCodecVersion, Limit: MaxEncodedResult, ErrVersion: ErrCodecVersion}
 
 // MaxEncodedResult bounds an encoded Result: MarshalResult refuses a
 // bigger one and UnmarshalResult refuses longer input before decoding, so
@@ -153,15 +154,11 @@ func MarshalResult(r *Result) ([]byte, error) {
 		}
 		w.Hosts[i] = wh
 	}
-	var buf bytes.Buffer
-	buf.WriteByte(resultCodecVersion)
-	if err := json.NewEncoder(&buf).Encode(&w); err != nil {
+	b, err := resultFormat.Marshal(&w)
+	if err != nil {
 		return nil, fmt.Errorf("engine: encoding the result for %s: %w", r.Domain, err)
 	}
-	if buf.Len() > MaxEncodedResult {
-		return nil, fmt.Errorf("engine: the result for %s encodes to %d bytes, over the limit of %d", r.Domain, buf.Len(), MaxEncodedResult)
-	}
-	return buf.Bytes(), nil
+	return b, nil
 }
 
 // UnmarshalResult decodes what MarshalResult encoded. Certificates are
@@ -171,23 +168,9 @@ func MarshalResult(r *Result) ([]byte, error) {
 // (unknown fields included), with enum values this release does not
 // know, an invalid address or a certificate that does not parse.
 func UnmarshalResult(b []byte) (*Result, error) {
-	if len(b) == 0 {
-		return nil, errors.New("engine: cannot decode a result from no bytes")
-	}
-	if len(b) > MaxEncodedResult {
-		return nil, fmt.Errorf("engine: an encoded result of %d bytes is over the limit of %d", len(b), MaxEncodedResult)
-	}
-	if b[0] != resultCodecVersion {
-		return nil, fmt.Errorf("%w: %d (this release reads version %d)", ErrCodecVersion, b[0], resultCodecVersion)
-	}
 	var w wireResult
-	dec := json.NewDecoder(bytes.NewReader(b[1:]))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&w); err != nil {
+	if err := resultFormat.Unmarshal(b, &w); err != nil {
 		return nil, fmt.Errorf("engine: decoding a result: %w", err)
-	}
-	if dec.More() {
-		return nil, errors.New("engine: decoding a result: data after the result")
 	}
 	if err := w.check(); err != nil {
 		return nil, fmt.Errorf("engine: decoding the result for %q: %w", clip(w.Domain), err)

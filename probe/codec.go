@@ -1,15 +1,15 @@
 package probe
 
 import (
-	"bytes"
 	"context"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
 	"os"
 	"time"
+
+	"github.com/daned/daned/internal/vjson"
 )
 
 // The byte encoding of a Result, for a store shared by several daned
@@ -32,6 +32,8 @@ import (
 // refuses unknown versions, unknown fields and values this release does
 // not know: any change to the mirror types must bump resultCodecVersion.
 const resultCodecVersion byte = 1
+
+var resultFormat = vjson.Format{Version: resultCodecVersion, Limit: MaxEncodedResult, ErrVersion: ErrCodecVersion}
 
 // MaxEncodedResult bounds an encoded Result: MarshalResult refuses a
 // bigger one and UnmarshalResult refuses longer input before decoding. A
@@ -166,15 +168,11 @@ func MarshalResult(r *Result) ([]byte, error) {
 	for i, s := range r.Steps {
 		w.Steps[i] = wireStep{Stage: s.Stage, Start: s.Start, Duration: s.Duration, Err: encodeError(s.Err)}
 	}
-	var buf bytes.Buffer
-	buf.WriteByte(resultCodecVersion)
-	if err := json.NewEncoder(&buf).Encode(&w); err != nil {
+	b, err := resultFormat.Marshal(&w)
+	if err != nil {
 		return nil, fmt.Errorf("probe: encoding the result for %v: %w", r.Addr, err)
 	}
-	if buf.Len() > MaxEncodedResult {
-		return nil, fmt.Errorf("probe: the result for %v encodes to %d bytes, over the limit of %d", r.Addr, buf.Len(), MaxEncodedResult)
-	}
-	return buf.Bytes(), nil
+	return b, nil
 }
 
 // UnmarshalResult decodes what MarshalResult encoded. Certificates are
@@ -185,23 +183,9 @@ func MarshalResult(r *Result) ([]byte, error) {
 // exactly, with an unknown stage or wrapped error, more steps than
 // stages, or a certificate that does not parse.
 func UnmarshalResult(b []byte) (*Result, error) {
-	if len(b) == 0 {
-		return nil, errors.New("probe: cannot decode a result from no bytes")
-	}
-	if len(b) > MaxEncodedResult {
-		return nil, fmt.Errorf("probe: an encoded result of %d bytes is over the limit of %d", len(b), MaxEncodedResult)
-	}
-	if b[0] != resultCodecVersion {
-		return nil, fmt.Errorf("%w: %d (this release reads version %d)", ErrCodecVersion, b[0], resultCodecVersion)
-	}
 	var w wireResult
-	dec := json.NewDecoder(bytes.NewReader(b[1:]))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&w); err != nil {
+	if err := resultFormat.Unmarshal(b, &w); err != nil {
 		return nil, fmt.Errorf("probe: decoding a result: %w", err)
-	}
-	if dec.More() {
-		return nil, errors.New("probe: decoding a result: data after the result")
 	}
 	fail := func(format string, args ...any) (*Result, error) {
 		return nil, fmt.Errorf("probe: decoding the result for %v: %s", w.Addr, fmt.Sprintf(format, args...))

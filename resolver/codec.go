@@ -3,13 +3,14 @@ package resolver
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"unicode/utf8"
 
 	"github.com/miekg/dns"
+
+	"github.com/daned/daned/internal/vjson"
 )
 
 // The byte encoding of a lookup's outcome, an *Answer or the *QueryError
@@ -34,6 +35,8 @@ import (
 // versions, unknown fields and values this release does not know: any
 // change to the mirror types must bump answerCodecVersion.
 const answerCodecVersion byte = 1
+
+var answerFormat = vjson.Format{Version: answerCodecVersion, Limit: MaxEncodedAnswer, ErrVersion: ErrCodecVersion}
 
 // MaxEncodedAnswer bounds an encoded outcome: MarshalAnswer refuses a
 // bigger one and UnmarshalAnswer refuses longer input before decoding. A
@@ -216,15 +219,11 @@ func MarshalAnswer(a *Answer, lookupErr error) ([]byte, error) {
 	default:
 		return nil, errors.New("resolver: MarshalAnswer needs exactly one of an answer and a lookup error")
 	}
-	var buf bytes.Buffer
-	buf.WriteByte(answerCodecVersion)
-	if err := json.NewEncoder(&buf).Encode(&w); err != nil {
+	b, err := answerFormat.Marshal(&w)
+	if err != nil {
 		return nil, fmt.Errorf("resolver: encoding a lookup outcome: %w", err)
 	}
-	if buf.Len() > MaxEncodedAnswer {
-		return nil, fmt.Errorf("resolver: a lookup outcome encodes to %d bytes, over the limit of %d", buf.Len(), MaxEncodedAnswer)
-	}
-	return buf.Bytes(), nil
+	return b, nil
 }
 
 // UnmarshalAnswer decodes what MarshalAnswer encoded: the answer, or the
@@ -234,23 +233,9 @@ func MarshalAnswer(a *Answer, lookupErr error) ([]byte, error) {
 // ErrCodecVersion), not the JSON of this version exactly, with unknown
 // values, or a record that does not unpack. It never panics.
 func UnmarshalAnswer(b []byte) (ans *Answer, lookupErr error, err error) {
-	if len(b) == 0 {
-		return nil, nil, errors.New("resolver: cannot decode a lookup outcome from no bytes")
-	}
-	if len(b) > MaxEncodedAnswer {
-		return nil, nil, fmt.Errorf("resolver: an encoded lookup outcome of %d bytes is over the limit of %d", len(b), MaxEncodedAnswer)
-	}
-	if b[0] != answerCodecVersion {
-		return nil, nil, fmt.Errorf("%w: %d (this release reads version %d)", ErrCodecVersion, b[0], answerCodecVersion)
-	}
 	var w wireOutcome
-	dec := json.NewDecoder(bytes.NewReader(b[1:]))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&w); err != nil {
+	if err := answerFormat.Unmarshal(b, &w); err != nil {
 		return nil, nil, fmt.Errorf("resolver: decoding a lookup outcome: %w", err)
-	}
-	if dec.More() {
-		return nil, nil, errors.New("resolver: decoding a lookup outcome: data after it")
 	}
 	switch {
 	case w.Answer != nil && w.Error == nil:

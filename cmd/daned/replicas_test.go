@@ -80,8 +80,12 @@ func newFleet(t testing.TB, w *testworld.World, extra ...string) *fleet {
 	// not timed yet). On a loaded machine the world's name servers can take
 	// that long, and a retransmission reaches them as a second query of the
 	// same RRset: a floor of 5 s keeps one lookup one query, which is what
-	// the tests count.
-	text := "server:\n\tdo-not-query-localhost: no\n\tlocal-zone: \"test.\" nodefault\n\tqname-minimisation: no\n\tinfra-cache-min-rtt: 5000\n\n" + w.StubZones()
+	// the tests count. rrset-roundrobin: libunbound rotates the records of
+	// an RRset it answers from its cache, so that replicas validating on
+	// their own would list a host's TLSA records (and the index of the one
+	// that matched) in different orders: the authority's order keeps their
+	// verdicts comparable field by field.
+	text := "server:\n\tdo-not-query-localhost: no\n\tlocal-zone: \"test.\" nodefault\n\tqname-minimisation: no\n\tinfra-cache-min-rtt: 5000\n\trrset-roundrobin: no\n\n" + w.StubZones()
 	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}

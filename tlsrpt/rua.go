@@ -71,18 +71,29 @@ func ParseRUA(s string) (RUA, error) {
 			return bad("an https: URI needs a host")
 		}
 		u.Fragment, u.RawFragment = "", ""
-		return RUA{URL: u}, nil
+		return checkLength(RUA{URL: u}, bad)
 	case "mailto":
 		addrs, err := parseMailto(rest)
 		if err != nil {
 			return bad("%v", err)
 		}
-		return RUA{Addresses: addrs}, nil
+		return checkLength(RUA{Addresses: addrs}, bad)
 	case "http":
 		return bad("RFC 8460 §3 allows https:, not http:")
 	default:
 		return bad("scheme %q; RFC 8460 §3 allows https: and mailto:", scheme)
 	}
+}
+
+// checkLength returns r unless its String, which percent-encodes what
+// the URI may have left bare (a "}" in a path, a "/" in an address),
+// is longer than MaxRUALength: every URI ParseRUA accepts reads back from
+// its String.
+func checkLength(r RUA, bad func(string, ...any) (RUA, error)) (RUA, error) {
+	if n := len(r.String()); n > MaxRUALength {
+		return bad("%d bytes once percent-encoded, longer than %d", n, MaxRUALength)
+	}
+	return r, nil
 }
 
 // String returns the URI: the URL, or "mailto:" and the addresses,

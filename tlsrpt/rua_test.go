@@ -9,6 +9,16 @@ import (
 	"github.com/daned/daned/tlsrpt"
 )
 
+// longMailto is ten distinct addresses: as a mailto: URI, 1,186 bytes as
+// written and 2,466 once their "{" are percent-encoded.
+var longMailto = func() string {
+	var addrs []string
+	for c := 'a'; c < 'a'+tlsrpt.MaxAddresses; c++ {
+		addrs = append(addrs, strings.Repeat("{", 64)+"@"+strings.Repeat(string(c), 40)+".example.net")
+	}
+	return strings.Join(addrs, ",")
+}()
+
 var ruaTests = []struct {
 	name  string
 	in    string
@@ -55,6 +65,10 @@ var ruaTests = []struct {
 	{name: "mailto bad escape", in: "mailto:a%zz@example.net", err: "invalid URL escape"},
 	{name: "mailto too many", in: "mailto:" + strings.Repeat("a@example.net,", 10) + "b@example.net", err: "11 addresses"},
 	{name: "too long", in: "https://example.net/" + strings.Repeat("x", tlsrpt.MaxRUALength), err: "longer than"},
+	{name: "too long once percent-encoded", in: "https://example.net/" + strings.Repeat("}", 1000), err: "once percent-encoded"},
+	{name: "mailto too long once percent-encoded", in: "mailto:" + longMailto, err: "once percent-encoded"},
+	{name: "just short enough once percent-encoded", in: "https://example.net/" + strings.Repeat("}", (tlsrpt.MaxRUALength-20)/3),
+		url: "https://example.net/" + strings.Repeat("%7D", (tlsrpt.MaxRUALength-20)/3)},
 }
 
 func TestParseRUA(t *testing.T) {

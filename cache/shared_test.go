@@ -38,16 +38,24 @@ type replica struct {
 	store *shared.Store
 }
 
+// newStore connects one replica's shared store to srv, closed when the
+// test ends.
+func newStore(t *testing.T, srv *redistest.Server, clk *fakeclock.Clock) *shared.Store {
+	t.Helper()
+	st, err := shared.New(shared.Config{URL: srv.URL(), Secret: testSecret, Now: clk.Now, Timeout: time.Second,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
 func newReplicas(t *testing.T, srv *redistest.Server, n int, clk *fakeclock.Clock, e func() *fakeEngine) []replica {
 	t.Helper()
 	rs := make([]replica, n)
 	for i := range rs {
-		st, err := shared.New(shared.Config{URL: srv.URL(), Secret: testSecret, Now: clk.Now, Timeout: time.Second,
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
+		st := newStore(t, srv, clk)
 		rs[i].e = e()
 		rs[i].store = st
 		rs[i].v = newValidator(t, cache.ValidatorConfig{Upstream: rs[i].e, Size: 1000, Now: clk.Now, Shared: st,
@@ -289,12 +297,7 @@ func TestSharedResolver(t *testing.T) {
 	var res []*cache.Resolver
 	var ups []*upstream
 	for range 2 {
-		st, err := shared.New(shared.Config{URL: srv.URL(), Secret: testSecret, Now: clk.Now, Timeout: time.Second,
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
+		st := newStore(t, srv, clk)
 		up := &upstream{answer: answerTTL(300)}
 		r, err := cache.NewResolver(cache.ResolverConfig{Upstream: up, Now: clk.Now, Shared: st})
 		if err != nil {
@@ -325,12 +328,7 @@ func TestSharedProber(t *testing.T) {
 	var ps []*cache.Prober
 	var ups []*fakeProber
 	for range 2 {
-		st, err := shared.New(shared.Config{URL: srv.URL(), Secret: testSecret, Now: clk.Now, Timeout: time.Second,
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
+		st := newStore(t, srv, clk)
 		up := &fakeProber{}
 		p, err := cache.NewProber(cache.ProberConfig{Upstream: up, Now: clk.Now, Shared: st})
 		if err != nil {
@@ -393,12 +391,7 @@ func TestSharedLookupFailure(t *testing.T) {
 	var res []*cache.Resolver
 	var ups []*upstream
 	for range 2 {
-		st, err := shared.New(shared.Config{URL: srv.URL(), Secret: testSecret, Now: clk.Now, Timeout: time.Second,
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
+		st := newStore(t, srv, clk)
 		up := &upstream{answer: func(name string, qtype uint16) (*resolver.Answer, error) {
 			return nil, &resolver.QueryError{Name: dns.Fqdn(name), Type: qtype, Kind: resolver.ErrServFail, Rcode: dns.RcodeServerFailure}
 		}}

@@ -1,5 +1,5 @@
 // Package tlsrpttest checks TLS-RPT reports against RFC 8460 §4.4 for
-// the project's tests.
+// the project's tests, and makes the sessions they count.
 package tlsrpttest
 
 import (

@@ -240,22 +240,6 @@ func (r *replica) counted(t *testing.T) int {
 	return n
 }
 
-func tlsa(mx string) tlsrpt.Policy {
-	return tlsrpt.Policy{Type: tlsrpt.PolicyTLSA, Domain: mx, Strings: []string{"3 1 1 " + fmt.Sprintf("%064x", 1)}, MXHosts: []string{mx}}
-}
-
-func sessions(p tlsrpt.Policy, okN, failN int) []tlsrpt.Session {
-	var out []tlsrpt.Session
-	for i := range okN + failN {
-		s := tlsrpt.Session{Time: day.Add(time.Duration(i) * time.Minute), Policy: p, Success: i < okN}
-		if !s.Success {
-			s.Result, s.ReceivingIP, s.ReceivingMX = tlsrpt.ResultTLSAInvalid, "192.0.2.25", p.Domain
-		}
-		out = append(out, s)
-	}
-	return out
-}
-
 // cut is when the replicas cut the day: 2 minutes after it.
 var cut = day.Add(24*time.Hour + 2*time.Minute)
 
@@ -285,10 +269,10 @@ func (w *fleetWorld) expect(t *testing.T, want map[string]tally) {
 func TestOneReportForTheFleet(t *testing.T) {
 	w := newFleetWorld(t)
 	a, b, c := w.replica(t, t.TempDir(), "s3cret", nil), w.replica(t, t.TempDir(), "s3cret", nil), w.replica(t, t.TempDir(), "s3cret", nil)
-	a.agg.Add(sessions(tlsa("mx.a.example"), 5, 2)...)
-	b.agg.Add(sessions(tlsa("mx.a.example"), 3, 1)...)
-	b.agg.Add(sessions(tlsa("mx.b.example"), 2, 0)...)
-	c.agg.Add(sessions(tlsa("mx.b.example"), 0, 1)...)
+	a.agg.Add(tlsrpttest.Sessions(day, "mx.a.example", 5, 2)...)
+	b.agg.Add(tlsrpttest.Sessions(day, "mx.a.example", 3, 1)...)
+	b.agg.Add(tlsrpttest.Sessions(day, "mx.b.example", 2, 0)...)
+	c.agg.Add(tlsrpttest.Sessions(day, "mx.b.example", 0, 1)...)
 	for _, r := range []*replica{a, b, c} {
 		r.tick(t) // hands in the counts so far
 	}
@@ -355,8 +339,8 @@ func TestKilledReplicaReportsLater(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			w := newFleetWorld(t)
 			a, b := w.replica(t, t.TempDir(), "s3cret", nil), w.replica(t, t.TempDir(), "s3cret", nil)
-			a.agg.Add(sessions(tlsa("mx.a.example"), 5, 0)...)
-			b.agg.Add(sessions(tlsa("mx.a.example"), 3, 1)...)
+			a.agg.Add(tlsrpttest.Sessions(day, "mx.a.example", 5, 0)...)
+			b.agg.Add(tlsrpttest.Sessions(day, "mx.a.example", 3, 1)...)
 			a.tick(t)
 			if tt.handIn {
 				b.tick(t)
@@ -426,8 +410,8 @@ func TestReporterDiesAfterLease(t *testing.T) {
 	w := newFleetWorld(t)
 	short := func(c *reporter.Config) { c.LeaseTTL = 300 * time.Millisecond }
 	a, b := w.replica(t, t.TempDir(), "s3cret", short), w.replica(t, t.TempDir(), "s3cret", short)
-	a.agg.Add(sessions(tlsa("mx.a.example"), 5, 0)...)
-	b.agg.Add(sessions(tlsa("mx.a.example"), 3, 1)...)
+	a.agg.Add(tlsrpttest.Sessions(day, "mx.a.example", 5, 0)...)
+	b.agg.Add(tlsrpttest.Sessions(day, "mx.a.example", 3, 1)...)
 	a.tick(t)
 	b.tick(t)
 	w.clk.Set(cut)
@@ -458,8 +442,8 @@ func TestRedisDownAtTheCut(t *testing.T) {
 	t.Run("back", func(t *testing.T) {
 		w := newFleetWorld(t)
 		a, b := w.replica(t, t.TempDir(), "s3cret", nil), w.replica(t, t.TempDir(), "s3cret", nil)
-		a.agg.Add(sessions(tlsa("mx.a.example"), 5, 0)...)
-		b.agg.Add(sessions(tlsa("mx.a.example"), 3, 1)...)
+		a.agg.Add(tlsrpttest.Sessions(day, "mx.a.example", 5, 0)...)
+		b.agg.Add(tlsrpttest.Sessions(day, "mx.a.example", 3, 1)...)
 		a.tick(t)
 		b.tick(t)
 		w.redis.kill()
@@ -485,8 +469,8 @@ func TestRedisDownAtTheCut(t *testing.T) {
 	t.Run("gone", func(t *testing.T) {
 		w := newFleetWorld(t)
 		a, b := w.replica(t, t.TempDir(), "s3cret", nil), w.replica(t, t.TempDir(), "s3cret", nil)
-		a.agg.Add(sessions(tlsa("mx.a.example"), 5, 0)...)
-		b.agg.Add(sessions(tlsa("mx.a.example"), 3, 1)...)
+		a.agg.Add(tlsrpttest.Sessions(day, "mx.a.example", 5, 0)...)
+		b.agg.Add(tlsrpttest.Sessions(day, "mx.a.example", 3, 1)...)
 		w.redis.kill()
 		w.clk.Set(cut)
 		a.tick(t)
@@ -507,8 +491,8 @@ func TestRedisDownAtTheCut(t *testing.T) {
 func TestForgedCountsRefused(t *testing.T) {
 	w := newFleetWorld(t)
 	a, b := w.replica(t, t.TempDir(), "s3cret", nil), w.replica(t, t.TempDir(), "s3cret", nil)
-	a.agg.Add(sessions(tlsa("mx.a.example"), 5, 0)...)
-	b.agg.Add(sessions(tlsa("mx.a.example"), 3, 1)...)
+	a.agg.Add(tlsrpttest.Sessions(day, "mx.a.example", 5, 0)...)
+	b.agg.Add(tlsrpttest.Sessions(day, "mx.a.example", 3, 1)...)
 	a.tick(t)
 	b.tick(t)
 	w.clk.Set(cut)
@@ -519,7 +503,7 @@ func TestForgedCountsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	forged := w.replica(t, t.TempDir(), "guessed", nil) // only to make a share
-	forged.agg.Add(sessions(tlsa("mx.a.example"), 1000, 0)...)
+	forged.agg.Add(tlsrpttest.Sessions(day, "mx.a.example", 1000, 0)...)
 	cl, err := forged.agg.Cut(day.Add(24 * time.Hour))
 	if err != nil {
 		t.Fatal(err)
@@ -559,8 +543,8 @@ func TestForgedCountsRefused(t *testing.T) {
 func TestSendNow(t *testing.T) {
 	w := newFleetWorld(t)
 	a, b := w.replica(t, t.TempDir(), "s3cret", nil), w.replica(t, t.TempDir(), "s3cret", nil)
-	a.agg.Add(sessions(tlsa("mx.a.example"), 5, 0)...)
-	b.agg.Add(sessions(tlsa("mx.a.example"), 3, 1)...)
+	a.agg.Add(tlsrpttest.Sessions(day, "mx.a.example", 5, 0)...)
+	b.agg.Add(tlsrpttest.Sessions(day, "mx.a.example", 3, 1)...)
 	a.tick(t) // hand in the running counts
 	b.tick(t)
 	ctx := context.Background()
@@ -589,9 +573,9 @@ func TestManyPolicies(t *testing.T) {
 	const n = 300 // more than a chunk
 	for i := range n {
 		mx := fmt.Sprintf("mx%d.many.example", i)
-		a.agg.Add(sessions(tlsa(mx), 1, 0)...)
+		a.agg.Add(tlsrpttest.Sessions(day, mx, 1, 0)...)
 		if i%2 == 0 {
-			b.agg.Add(sessions(tlsa(mx), 2, 0)...)
+			b.agg.Add(tlsrpttest.Sessions(day, mx, 2, 0)...)
 		}
 	}
 	a.tick(t)
@@ -640,8 +624,8 @@ func TestReporterDiesBeforeDone(t *testing.T) {
 	w := newFleetWorld(t)
 	a := w.replica(t, t.TempDir(), "s3cret", func(c *reporter.Config) { c.Fleet = noDone{c.Fleet} })
 	b := w.replica(t, t.TempDir(), "s3cret", nil)
-	a.agg.Add(sessions(tlsa("mx.a.example"), 5, 0)...)
-	b.agg.Add(sessions(tlsa("mx.a.example"), 3, 1)...)
+	a.agg.Add(tlsrpttest.Sessions(day, "mx.a.example", 5, 0)...)
+	b.agg.Add(tlsrpttest.Sessions(day, "mx.a.example", 3, 1)...)
 	a.tick(t)
 	b.tick(t)
 	w.clk.Set(cut)
@@ -669,8 +653,8 @@ func TestUnderACL(t *testing.T) {
 	w := &fleetWorld{clk: fakeclock.New(day.Add(12 * time.Hour)), rcv: startReceiver(t),
 		redis: &redisServer{redistest.Start(t, redistest.Config{User: "daned", Password: "a-long-password", ACL: shared.ACL("daned:")})}}
 	a, b := w.replica(t, t.TempDir(), "s3cret", nil), w.replica(t, t.TempDir(), "s3cret", nil)
-	a.agg.Add(sessions(tlsa("mx.a.example"), 5, 0)...)
-	b.agg.Add(sessions(tlsa("mx.a.example"), 3, 1)...)
+	a.agg.Add(tlsrpttest.Sessions(day, "mx.a.example", 5, 0)...)
+	b.agg.Add(tlsrpttest.Sessions(day, "mx.a.example", 3, 1)...)
 	a.tick(t)
 	b.tick(t)
 	w.clk.Set(cut)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -123,22 +122,6 @@ func (w *world) stop() {
 	}
 }
 
-func tlsa(mx string) tlsrpt.Policy {
-	return tlsrpt.Policy{Type: tlsrpt.PolicyTLSA, Domain: mx, Strings: []string{"3 1 1 " + fmt.Sprintf("%064x", 1)}, MXHosts: []string{mx}}
-}
-
-func sessions(p tlsrpt.Policy, okN, failN int) []tlsrpt.Session {
-	var out []tlsrpt.Session
-	for i := range okN + failN {
-		s := tlsrpt.Session{Time: day.Add(time.Duration(i) * time.Minute), Policy: p, Success: i < okN}
-		if !s.Success {
-			s.Result, s.ReceivingIP, s.ReceivingMX = tlsrpt.ResultTLSAInvalid, "192.0.2.25", p.Domain
-		}
-		out = append(out, s)
-	}
-	return out
-}
-
 func report(t *testing.T, d delivery) tlsrpt.Report {
 	t.Helper()
 	js, err := tlsrpttest.Gunzip(d.rep.Gzip)
@@ -166,10 +149,10 @@ func TestPeriodReported(t *testing.T) {
 		"_smtp._tls.mx.c.example.": {"v=TLSRPTv1; rua=mailto:x@c.example", "v=TLSRPTv1; rua=mailto:y@c.example"}, // two: none
 	}
 	w := newWorld(t, t.TempDir(), &sender{}, dns, clk, nil)
-	w.agg.Add(sessions(tlsa("mx.a.example"), 5, 2)...)
-	w.agg.Add(sessions(tlsa("mx.b.example"), 3, 0)...)
-	w.agg.Add(sessions(tlsa("mx.c.example"), 1, 1)...)
-	w.agg.Add(sessions(tlsa("mx.d.example"), 1, 0)...) // no record at all
+	w.agg.Add(tlsrpttest.Sessions(day, "mx.a.example", 5, 2)...)
+	w.agg.Add(tlsrpttest.Sessions(day, "mx.b.example", 3, 0)...)
+	w.agg.Add(tlsrpttest.Sessions(day, "mx.c.example", 1, 1)...)
+	w.agg.Add(tlsrpttest.Sessions(day, "mx.d.example", 1, 0)...) // no record at all
 	ctx := context.Background()
 	next := w.rep.Tick(ctx)
 	// Grace min(2m, 2.4h) + jitter 30m (half of MaxDelay 1h).
@@ -231,7 +214,7 @@ func TestOutageRetried(t *testing.T) {
 		return nil
 	}}
 	w := newWorld(t, dir, snd, dns, clk, nil)
-	w.agg.Add(sessions(tlsa("mx.a.example"), 2, 1)...)
+	w.agg.Add(tlsrpttest.Sessions(day, "mx.a.example", 2, 1)...)
 	clk.Set(day.Add(25 * time.Hour))
 	ctx := context.Background()
 	next := w.rep.Tick(ctx)
@@ -268,7 +251,7 @@ func TestGivesUp(t *testing.T) {
 		return errors.New("503 unavailable")
 	}}
 	w := newWorld(t, t.TempDir(), snd, dns, clk, nil)
-	w.agg.Add(sessions(tlsa("mx.a.example"), 1, 0)...)
+	w.agg.Add(tlsrpttest.Sessions(day, "mx.a.example", 1, 0)...)
 	clk.Set(day.Add(25 * time.Hour))
 	ctx := context.Background()
 	for range 100 {
@@ -303,7 +286,7 @@ func TestDiscoveryFailureRetried(t *testing.T) {
 	clk := fakeclock.New(day.Add(12 * time.Hour))
 	dns := txt{"_smtp._tls.mx.a.example.": nil} // SERVFAIL
 	w := newWorld(t, t.TempDir(), &sender{}, dns, clk, nil)
-	w.agg.Add(sessions(tlsa("mx.a.example"), 1, 0)...)
+	w.agg.Add(tlsrpttest.Sessions(day, "mx.a.example", 1, 0)...)
 	clk.Set(day.Add(25 * time.Hour))
 	ctx := context.Background()
 	next := w.rep.Tick(ctx)
@@ -324,8 +307,8 @@ func TestFailuresOnlyAndSendNow(t *testing.T) {
 	clk := fakeclock.New(day.Add(12 * time.Hour))
 	dns := txt{"_smtp._tls.mx.a.example.": {"v=TLSRPTv1;rua=mailto:r@a.example"}, "_smtp._tls.mx.b.example.": {"v=TLSRPTv1;rua=mailto:r@b.example"}}
 	w := newWorld(t, t.TempDir(), &sender{}, dns, clk, func(c *reporter.Config) { c.FailuresOnly = true })
-	w.agg.Add(sessions(tlsa("mx.a.example"), 3, 0)...)
-	w.agg.Add(sessions(tlsa("mx.b.example"), 3, 1)...)
+	w.agg.Add(tlsrpttest.Sessions(day, "mx.a.example", 3, 0)...)
+	w.agg.Add(tlsrpttest.Sessions(day, "mx.b.example", 3, 1)...)
 	ctx := context.Background()
 	sent, err := w.rep.SendNow(ctx, false)
 	if err != nil || len(sent) != 0 {
